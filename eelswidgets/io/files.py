@@ -1,0 +1,124 @@
+"""``load`` and ``save``: choose the reader or writer from the file extension."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..spectrum_image import SpectrumImage
+from . import native
+from .rosetta import ROSETTA_FORMATS, read_rosetta
+
+__all__ = ["NATIVE_FORMATS", "READ_FORMATS", "load", "save"]
+
+NATIVE_FORMATS = (".npz", ".h5", ".hdf5")
+READ_FORMATS = NATIVE_FORMATS + tuple(ROSETTA_FORMATS)
+
+
+def _as_path(path) -> Path:
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return Path(os.fspath(path)).expanduser()
+
+
+def _unknown(path: Path, formats, action: str) -> ValueError:
+    ext = path.suffix or "(none)"
+    return ValueError(f"cannot {action} {path.name!r}: unknown file extension {ext}; "
+                      f"supported: {', '.join(formats)}")
+
+
+def load(path, *, signal: int | None = None, haadf: int | bool | None = None) -> SpectrumImage:
+    """Read a spectrum image from a file; the format follows from the extension.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.npz``/``.h5`` (the project's own format, written by :func:`save`), or, through
+        rosettasciio (extra ``io``), ``.hspy``, ``.dm3``, ``.dm4``, ``.emd``, ``.msa``.
+    signal : int, optional
+        For files with several signals: index of the one to load as the spectrum image
+        (default: the spectrum image with the most pixels; see :mod:`eelswidgets.io.rosetta`).
+    haadf : int or bool, optional
+        For files with several signals: index of the 2D image to attach as HAADF, ``False``
+        for none, None (default) for the first 2D image of matching shape.
+
+    Returns
+    -------
+    SpectrumImage
+        Energies in eV. The file is only read, never changed.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    IsADirectoryError
+        ``path`` is a directory.
+    ValueError
+        Unknown extension; a file that is truncated, corrupt, of a newer format version, holds
+        pickled objects, or holds no spectrum image.
+    ImportError
+        A rosettasciio format without the ``io`` extra installed.
+
+    Examples
+    --------
+    >>> import eelswidgets as ew
+    >>> si = ew.load("map.dm4")  # doctest: +SKIP
+    """
+    path = _as_path(path)
+    ext = path.suffix.lower()
+    if ext not in READ_FORMATS:
+        raise _unknown(path, READ_FORMATS, "load")
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a directory, not a file")
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    if ext in NATIVE_FORMATS:
+        if signal is not None or haadf is not None:
+            raise TypeError(f"signal= and haadf= apply to microscope files, not to {ext} files "
+                            "(which hold one spectrum image)")
+        return native.read_npz(path) if ext == ".npz" else native.read_h5(path)
+    return read_rosetta(path, signal=signal, haadf=haadf)
+
+
+def save(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = False) -> None:
+    """Write a spectrum image in the project's own format (atomically).
+
+    Everything round-trips exactly: cube, energy axis, HAADF, valid mask, pixel size and unit,
+    name, metadata and truth (see :mod:`eelswidgets.io.native`).
+
+    Parameters
+    ----------
+    si : SpectrumImage
+        What to save.
+    path : str or os.PathLike
+        ``.npz`` (NumPy archive, no extra needed) or ``.h5``/``.hdf5`` (HDF5, needs h5py).
+    overwrite : bool
+        Replace an existing file (default). A directory is never replaced.
+    compress : bool
+        Compress the file (``np.savez_compressed`` or HDF5 gzip): smaller, slower.
+
+    Raises
+    ------
+    TypeError
+        ``si`` is not a SpectrumImage, or metadata/truth hold a value that cannot be stored.
+    ValueError
+        Unknown or read-only extension.
+    IsADirectoryError, FileNotFoundError, FileExistsError
+        ``path`` is a directory, its directory is missing, or it exists and ``overwrite`` is
+        False.
+
+    Examples
+    --------
+    >>> si.save("result.npz")  # doctest: +SKIP
+    """
+    if not isinstance(si, SpectrumImage):
+        raise TypeError(f"save expects a SpectrumImage, got {type(si).__name__}")
+    path = _as_path(path)
+    ext = path.suffix.lower()
+    if ext in ROSETTA_FORMATS:
+        raise ValueError(f"eelswidgets reads {ext} files but does not write them; save as .npz "
+                         "or .h5, or export with si.to_hyperspy().save(path) for HyperSpy formats")
+    if ext not in NATIVE_FORMATS:
+        raise _unknown(path, NATIVE_FORMATS, "save")
+    writer = native.write_npz if ext == ".npz" else native.write_h5
+    writer(si, path, overwrite=overwrite, compress=compress)

@@ -1,0 +1,190 @@
+"""Pre-processing kernels on plain arrays (the methods of ``SpectrumImage`` call these).
+
+Every function takes arrays and returns *new* arrays; nothing is modified in place. Cubes are
+``(ny, nx, ne)`` and energy axes ``(ne,)`` in eV.
+
+Background models
+-----------------
+Power law (Egerton, *EELS in the Electron Microscope*, ch. 4):
+``B(E) = A * E**(-r)``, fitted per pixel by weighted linear least squares of ``log I`` on
+``log E`` over a window, with Poisson weights ``w = I`` (``var(log I) ~ 1/I``). Channels with
+zero or negative counts are clamped to a small positive value before the logarithm so that
+low-count pixels give a finite, if noisy, fit rather than NaN.
+
+Two-term exponential (zero-loss-peak tail): ``B(E) = a1 exp(-E/t1) + a2 exp(-E/t2)``. The decay
+constants ``t1, t2`` are fitted once on the mean spectrum (non-linear least squares); the
+amplitudes are then solved per pixel by linear least squares, which keeps the fit vectorised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import check_choice
+
+__all__ = [
+    "energy_slice",
+    "bin_cube",
+    "normalize_cube",
+    "fit_power_law",
+    "fit_two_exponentials",
+    "subtract_background",
+    "NORMALIZE_METHODS",
+]
+
+NORMALIZE_METHODS = ("area", "max", "global")
+_TINY = 1e-6
+
+
+def energy_slice(energy: np.ndarray, lo: float, hi: float) -> slice:
+    """Return the slice of channels with ``lo <= E <= hi``.
+
+    Raises
+    ------
+    ValueError
+        If ``lo >= hi`` or no channel lies in the range.
+    """
+    lo, hi = float(lo), float(hi)
+    if not lo < hi:
+        raise ValueError(f"energy range must have lo < hi, got ({lo}, {hi})")
+    i0 = int(np.searchsorted(energy, lo, side="left"))
+    i1 = int(np.searchsorted(energy, hi, side="right"))
+    if i1 - i0 < 1:
+        raise ValueError(
+            f"energy range ({lo}, {hi}) eV holds no channel; the axis spans "
+            f"{energy[0]:.4g} to {energy[-1]:.4g} eV")
+    return slice(i0, i1)
+
+
+def _block_reduce(a: np.ndarray, axis: int, factor: int, how: str) -> np.ndarray:
+    n = a.shape[axis] // factor * factor
+    a = np.take(a, np.arange(n), axis=axis)
+    new_shape = [*a.shape[:axis], n // factor, factor, *a.shape[axis + 1:]]
+    a = a.reshape(new_shape)
+    return a.sum(axis=axis + 1) if how == "sum" else a.mean(axis=axis + 1)
+
+
+def bin_cube(cube: np.ndarray, energy: np.ndarray, haadf: np.ndarray | None,
+             spatial: int, energy_factor: int):
+    """Sum ``spatial x spatial`` pixel blocks and ``energy_factor`` channels.
+
+    Counts are summed (Poisson statistics are preserved); the energy of a binned channel is the
+    mean of its members and the HAADF image is averaged. Trailing pixels/channels that do not
+    fill a whole block are dropped.
+    """
+    out = cube
+    out = _block_reduce(out, 0, spatial, "sum")
+    out = _block_reduce(out, 1, spatial, "sum")
+    out = _block_reduce(out, 2, energy_factor, "sum")
+    e = _block_reduce(energy, 0, energy_factor, "mean")
+    h = None
+    if haadf is not None:
+        h = _block_reduce(_block_reduce(haadf, 0, spatial, "mean"), 1, spatial, "mean")
+    return out.astype(np.float32), e, h
+
+
+def normalize_cube(cube: np.ndarray, energy: np.ndarray, method: str) -> np.ndarray:
+    """Normalise a cube.
+
+    ``"area"`` divides each spectrum by its integral (trapezoid over the energy axis, so the
+    result has units of 1/eV), ``"max"`` divides each spectrum by its maximum, and ``"global"``
+    divides the whole cube by its largest value (relative intensities between pixels are kept).
+    Spectra whose norm is zero are left at zero.
+    """
+    check_choice(method, "normalisation method", NORMALIZE_METHODS)
+    c = cube.astype(np.float64)
+    if method == "global":
+        m = float(np.max(np.abs(c)))
+        return (c / m if m > 0 else c).astype(np.float32)
+    if method == "area":
+        norm = np.trapezoid(c, energy, axis=-1) if energy.size > 1 else c[..., 0]
+    else:
+        norm = np.max(c, axis=-1)
+    norm = np.where(np.abs(norm) > 0, norm, 1.0)
+    return (c / norm[..., None]).astype(np.float32)
+
+
+def fit_power_law(cube: np.ndarray, energy: np.ndarray, sl: slice):
+    """Fit ``A * E**(-r)`` per pixel over the channels ``sl``.
+
+    Returns
+    -------
+    A, r : numpy.ndarray
+        Arrays of shape ``cube.shape[:-1]``.
+    """
+    e = energy[sl].astype(np.float64)
+    if np.any(e <= 0):
+        raise ValueError("a power-law fit needs a window at positive energies; "
+                         f"the window starts at {e[0]:.4g} eV")
+    if e.size < 2:
+        raise ValueError("the fit window must hold at least 2 channels; widen it")
+    y = cube[..., sl].astype(np.float64)
+    w = np.clip(y, _TINY, None)                   # Poisson weights, var(log I) ~ 1/I
+    ly = np.log(w)
+    lx = np.log(e)
+    sw = w.sum(-1)
+    mx = (w * lx).sum(-1) / sw
+    my = (w * ly).sum(-1) / sw
+    sxx = (w * (lx - mx[..., None]) ** 2).sum(-1)
+    sxy = (w * (lx - mx[..., None]) * (ly - my[..., None])).sum(-1)
+    slope = sxy / np.where(sxx > 0, sxx, 1.0)
+    r = -slope
+    a = np.exp(my - slope * mx)
+    return a, r
+
+
+def fit_two_exponentials(cube: np.ndarray, energy: np.ndarray, sl: slice):
+    """Fit ``a1 exp(-E/t1) + a2 exp(-E/t2)`` per pixel over channels ``sl``.
+
+    Returns
+    -------
+    amplitudes : numpy.ndarray
+        ``(..., 2)`` per-pixel amplitudes.
+    taus : tuple of float
+        Decay constants shared by all pixels (fitted on the mean spectrum).
+    """
+    from scipy.optimize import curve_fit  # imported here: keeps `import eelswidgets` fast
+
+    e = energy[sl].astype(np.float64)
+    if e.size < 4:
+        raise ValueError("a two-exponential fit needs at least 4 channels in its window")
+    y = cube[..., sl].reshape(-1, e.size).astype(np.float64)
+    mean = y.mean(0)
+    e0 = e[0]
+
+    def model(x, a1, t1, a2, t2):
+        return a1 * np.exp(-(x - e0) / t1) + a2 * np.exp(-(x - e0) / t2)
+
+    span = float(e[-1] - e0) or 1.0
+    p0 = [max(mean[0], _TINY) * 0.8, span / 10, max(mean[0], _TINY) * 0.2, span]
+    try:
+        popt, _ = curve_fit(model, e, mean, p0=p0, maxfev=20000,
+                            bounds=([0, 1e-6, 0, 1e-6], [np.inf, 1e3 * span, np.inf, 1e3 * span]))
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"the two-exponential zero-loss tail fit did not converge ({exc}); "
+                         "try model='powerlaw' or another fit window") from exc
+    t1, t2 = float(popt[1]), float(popt[3])
+    basis = np.stack([np.exp(-(e - e0) / t1), np.exp(-(e - e0) / t2)], axis=1)
+    amps, *_ = np.linalg.lstsq(basis, y.T, rcond=None)
+    return amps.T.reshape(*cube.shape[:-1], 2), (t1, t2, e0)
+
+
+def subtract_background(cube: np.ndarray, energy: np.ndarray, window: tuple[float, float],
+                        model: str = "powerlaw") -> np.ndarray:
+    """Fit a background over ``window`` (eV) per pixel and subtract it over the whole axis.
+
+    Returns the background-subtracted cube (float32). Use ``energy_slice`` to crop afterwards.
+    """
+    check_choice(model, "background model", ("powerlaw", "exp2"))
+    sl = energy_slice(energy, *window)
+    e = energy.astype(np.float64)
+    if model == "powerlaw":
+        a, r = fit_power_law(cube, energy, sl)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            bg = a[..., None] * np.power(np.clip(e, _TINY, None)[None, None, :], -r[..., None])
+    else:
+        amps, (t1, t2, e0) = fit_two_exponentials(cube, energy, sl)
+        basis = np.stack([np.exp(-(e - e0) / t1), np.exp(-(e - e0) / t2)], axis=1)
+        bg = amps @ basis.T
+    bg = np.where(np.isfinite(bg), bg, 0.0)
+    return (cube.astype(np.float64) - bg).astype(np.float32)

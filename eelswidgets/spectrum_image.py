@@ -1,0 +1,316 @@
+"""The one data object: a STEM-EELS spectrum image with its energy axis and HAADF image."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from . import preprocess as _pp
+from ._checks import as_float_array, check_finite, check_int, check_mask
+
+__all__ = ["SpectrumImage"]
+
+
+class SpectrumImage:
+    """A spectrum image: cube ``(ny, nx, ne)``, energy axis in eV and an optional HAADF image.
+
+    The constructor copies and validates its inputs; every method returns a new object (or an
+    array) and nothing is modified in place.
+
+    Parameters
+    ----------
+    data : array_like, shape (ny, nx, ne)
+        The spectra, stored as float32. Must be finite wherever ``valid`` is True.
+    energy : array_like, shape (ne,)
+        Energy-loss axis in eV, strictly increasing (uniform or not).
+    haadf : array_like, shape (ny, nx), optional
+        Registered HAADF (or any simultaneously acquired) image.
+    pixel_size : float
+        Size of one pixel in ``pixel_unit`` (default 1.0).
+    pixel_unit : str
+        Unit of ``pixel_size`` (default ``"nm"``).
+    metadata : dict, optional
+        Free-form acquisition metadata (copied).
+    truth : dict, optional
+        Ground truth for synthetic data (copied), e.g. noise-free cube, component spectra.
+    valid : array_like of bool, shape (ny, nx), optional
+        Pixels that hold a value. Pixels outside it (e.g. the border a windowed model cannot
+        see) may be NaN. Default: every pixel is valid.
+    name : str
+        A short title used in plots and the repr.
+
+    Examples
+    --------
+    >>> import numpy as np, eelswidgets as ew
+    >>> si = ew.SpectrumImage(np.ones((4, 5, 10)), energy=np.linspace(0, 2, 10))
+    >>> si.shape
+    (4, 5, 10)
+    """
+
+    def __init__(self, data, energy, haadf=None, *, pixel_size: float = 1.0,
+                 pixel_unit: str = "nm", metadata: dict | None = None,
+                 truth: dict | None = None, valid=None, name: str = ""):
+        cube = as_float_array(data, "data", ndim=3)
+        ny, nx, ne = cube.shape
+        if min(ny, nx, ne) < 1:
+            raise ValueError(f"data must be non-empty in every dimension, got shape {cube.shape}")
+        e = as_float_array(energy, "energy", ndim=1, dtype=np.float64)
+        if e.size != ne:
+            raise ValueError(f"energy has {e.size} values but data has {ne} energy channels "
+                             f"(data shape {cube.shape}); pass one energy per channel")
+        check_finite(e, "energy")
+        if ne > 1 and not np.all(np.diff(e) > 0):
+            raise ValueError("energy must be strictly increasing; sort the channels "
+                             "(np.argsort(energy)) and reorder data along its last axis")
+        if valid is None:
+            vmask = np.ones((ny, nx), dtype=bool)
+        else:
+            vmask = check_mask(valid, (ny, nx), "valid")
+        check_finite(cube, "data", where=vmask)
+        h = None
+        if haadf is not None:
+            h = as_float_array(haadf, "haadf", ndim=2)
+            if h.shape != (ny, nx):
+                raise ValueError(f"haadf has shape {h.shape} but data has {ny}x{nx} pixels; "
+                                 "the HAADF image must be registered to the spectrum image")
+            check_finite(h, "haadf")
+        ps = float(pixel_size)
+        if not np.isfinite(ps) or ps <= 0:
+            raise ValueError(f"pixel_size must be a positive number, got {pixel_size!r}")
+        if not isinstance(pixel_unit, str):
+            raise TypeError(f"pixel_unit must be a string such as 'nm', got {pixel_unit!r}")
+        for label, d in (("metadata", metadata), ("truth", truth)):
+            if d is not None and not isinstance(d, dict):
+                raise TypeError(f"{label} must be a dict, got {type(d).__name__}")
+        self._data = cube
+        self._energy = e
+        self._haadf = h
+        self._valid = vmask
+        self.pixel_size = ps
+        self.pixel_unit = pixel_unit
+        self.metadata = copy.deepcopy(metadata) if metadata else {}
+        self.truth = copy.deepcopy(truth) if truth else {}
+        self.name = str(name)
+        for arr in (self._data, self._energy, self._valid) + ((h,) if h is not None else ()):
+            arr.setflags(write=False)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def data(self) -> np.ndarray:
+        """The cube ``(ny, nx, ne)``, float32, read-only (use ``.copy()`` to edit)."""
+        return self._data
+
+    @property
+    def energy(self) -> np.ndarray:
+        """Energy axis ``(ne,)`` in eV, read-only."""
+        return self._energy
+
+    @property
+    def haadf(self) -> np.ndarray | None:
+        """HAADF image ``(ny, nx)`` or None, read-only."""
+        return self._haadf
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Boolean ``(ny, nx)`` mask of pixels that hold a value."""
+        return self._valid
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(ny, nx, ne)``."""
+        return self._data.shape
+
+    @property
+    def ny(self) -> int:
+        """Number of rows."""
+        return self._data.shape[0]
+
+    @property
+    def nx(self) -> int:
+        """Number of columns."""
+        return self._data.shape[1]
+
+    @property
+    def ne(self) -> int:
+        """Number of energy channels."""
+        return self._data.shape[2]
+
+    @property
+    def dispersion(self) -> float:
+        """Mean channel width in eV (0 for a single channel)."""
+        return float(np.mean(np.diff(self._energy))) if self.ne > 1 else 0.0
+
+    # ------------------------------------------------------------------ helpers
+    def replace(self, **changes: Any) -> SpectrumImage:
+        """Return a new SpectrumImage with some fields replaced (validated again).
+
+        Parameters
+        ----------
+        **changes
+            Any constructor argument: ``data``, ``energy``, ``haadf``, ``pixel_size``,
+            ``pixel_unit``, ``metadata``, ``truth``, ``valid``, ``name``.
+        """
+        fields = dict(data=self._data, energy=self._energy, haadf=self._haadf,
+                      pixel_size=self.pixel_size, pixel_unit=self.pixel_unit,
+                      metadata=self.metadata, truth=self.truth, valid=self._valid,
+                      name=self.name)
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(fields)}")
+        fields.update(changes)
+        return SpectrumImage(**fields)
+
+    def copy(self) -> SpectrumImage:
+        """Return an independent copy."""
+        return self.replace()
+
+    def _with_history(self, step: str, **changes: Any) -> SpectrumImage:
+        meta = copy.deepcopy(self.metadata)
+        meta.setdefault("processing", []).append(step)
+        return self.replace(metadata=meta, **changes)
+
+    # ------------------------------------------------------------------ selection
+    def crop_energy(self, lo: float, hi: float) -> SpectrumImage:
+        """Keep the channels with ``lo <= E <= hi`` (eV)."""
+        sl = _pp.energy_slice(self._energy, lo, hi)
+        return self._with_history(f"crop_energy({lo}, {hi})", data=self._data[..., sl],
+                                  energy=self._energy[sl])
+
+    def crop(self, y0: int, y1: int, x0: int, x1: int) -> SpectrumImage:
+        """Keep pixels ``y0 <= y < y1`` and ``x0 <= x < x1`` (Python slice semantics)."""
+        ys = slice(*slice(y0, y1).indices(self.ny))
+        xs = slice(*slice(x0, x1).indices(self.nx))
+        if ys.stop <= ys.start or xs.stop <= xs.start:
+            raise ValueError(f"crop ({y0}:{y1}, {x0}:{x1}) is empty for an image of "
+                             f"{self.ny}x{self.nx} pixels")
+        truth = {k: v[ys, xs] if isinstance(v, np.ndarray) and v.shape[:2] == (self.ny, self.nx)
+                 else v for k, v in self.truth.items()}
+        return self._with_history(
+            f"crop({y0}, {y1}, {x0}, {x1})", data=self._data[ys, xs],
+            haadf=None if self._haadf is None else self._haadf[ys, xs],
+            valid=self._valid[ys, xs], truth=truth)
+
+    def bin(self, spatial: int = 1, energy: int = 1) -> SpectrumImage:
+        """Sum ``spatial x spatial`` pixel blocks and ``energy`` channels (counts add up)."""
+        spatial = check_int(spatial, "spatial", low=1, high=min(self.ny, self.nx))
+        energy = check_int(energy, "energy", low=1, high=self.ne)
+        if not self._valid.all():
+            raise ValueError("cannot bin a SpectrumImage with invalid pixels; crop them first")
+        cube, e, h = _pp.bin_cube(self._data, self._energy, self._haadf, spatial, energy)
+        ny, nx = cube.shape[:2]
+        return self._with_history(f"bin(spatial={spatial}, energy={energy})", data=cube,
+                                  energy=e, haadf=h, valid=np.ones((ny, nx), bool),
+                                  pixel_size=self.pixel_size * spatial, truth={})
+
+    def clip(self, lo: float = 0.0, hi: float | None = None) -> SpectrumImage:
+        """Clip intensities to ``[lo, hi]`` (e.g. make a cube non-negative for NMF)."""
+        return self._with_history(f"clip({lo}, {hi})", data=np.clip(self._data, lo, hi))
+
+    # ------------------------------------------------------------------ processing
+    def normalize(self, method: str = "area") -> SpectrumImage:
+        """Normalise spectra: ``"area"`` (per-pixel integral), ``"max"`` or ``"global"``.
+
+        See :func:`eelswidgets.preprocess.normalize_cube`.
+        """
+        cube = _pp.normalize_cube(np.nan_to_num(self._data), self._energy, method)
+        cube[~self._valid] = np.nan
+        return self._with_history(f"normalize({method!r})", data=cube)
+
+    def remove_zlp(self, fit_window: tuple[float, float] = (0.2, 0.35), *,
+                   model: str = "powerlaw", cut: float | None = None) -> SpectrumImage:
+        """Remove the zero-loss-peak tail and truncate the axis below ``cut``.
+
+        The tail is fitted per pixel over ``fit_window`` (eV) with a power law ``A E^-r``
+        (``model="powerlaw"``) or a two-term exponential (``model="exp2"``), subtracted, and
+        channels below ``cut`` (default: the start of the fit window) are dropped, as done for
+        low-loss plasmon maps.
+
+        Parameters
+        ----------
+        fit_window : (float, float)
+            Energy window of the tail fit, above the ZLP and below the first plasmon peak.
+        model : {"powerlaw", "exp2"}
+            Tail model.
+        cut : float, optional
+            Lowest energy kept.
+        """
+        cube = _pp.subtract_background(self._data, self._energy, fit_window, model)
+        cut = float(fit_window[0]) if cut is None else float(cut)
+        sl = _pp.energy_slice(self._energy, cut, float(self._energy[-1]))
+        return self._with_history(f"remove_zlp({tuple(fit_window)}, model={model!r})",
+                                  data=cube[..., sl], energy=self._energy[sl])
+
+    def remove_background(self, window: tuple[float, float], model: str = "powerlaw"
+                          ) -> SpectrumImage:
+        """Subtract a core-loss pre-edge background ``A E^-r`` fitted per pixel over ``window``.
+
+        The fit is the standard weighted log-log least squares (Poisson weights), so pixels with
+        few counts still give a finite background. The axis is kept whole.
+        """
+        cube = _pp.subtract_background(self._data, self._energy, window, model)
+        return self._with_history(f"remove_background({tuple(window)}, {model!r})", data=cube)
+
+    # ------------------------------------------------------------------ reductions
+    def mean_spectrum(self, mask=None) -> np.ndarray:
+        """Mean spectrum over valid pixels (optionally inside a boolean ``mask``)."""
+        m = self._valid if mask is None else check_mask(mask, (self.ny, self.nx)) & self._valid
+        if not m.any():
+            raise ValueError("mean_spectrum: the mask selects no valid pixel")
+        return self._data[m].mean(axis=0, dtype=np.float64).astype(np.float32)
+
+    def energy_image(self, lo: float, hi: float) -> np.ndarray:
+        """Sum of the channels with ``lo <= E <= hi`` at every pixel, ``(ny, nx)`` float32."""
+        sl = _pp.energy_slice(self._energy, lo, hi)
+        return self._data[..., sl].sum(axis=-1, dtype=np.float64).astype(np.float32)
+
+    def spectrum(self, y: int, x: int) -> np.ndarray:
+        """The spectrum at pixel ``(y, x)`` (a copy)."""
+        y = check_int(y, "y", low=-self.ny, high=self.ny - 1)
+        x = check_int(x, "x", low=-self.nx, high=self.nx - 1)
+        return self._data[y, x].copy()
+
+    # ------------------------------------------------------------------ I/O
+    def save(self, path) -> None:
+        """Write to ``path`` (``.npz`` or ``.h5``; see :func:`eelswidgets.io.save`)."""
+        from .io import save  # io builds on this class; imported lazily
+
+        save(self, path)
+
+    def to_hyperspy(self):
+        """Return an ``exspy`` EELSSpectrum (needs the ``io`` extra)."""
+        from .io import to_hyperspy
+
+        return to_hyperspy(self)
+
+    # ------------------------------------------------------------------ dunder
+    def __repr__(self) -> str:
+        ny, nx, ne = self.shape
+        e0, e1 = self._energy[0], self._energy[-1]
+        disp = f", {self.dispersion * 1000:.3g} meV/ch" if ne > 1 else ""
+        fov = f"{ny * self.pixel_size:.4g} x {nx * self.pixel_size:.4g} {self.pixel_unit}"
+        parts = [f"{ny} x {nx} px ({fov}, {self.pixel_size:.4g} {self.pixel_unit}/px)",
+                 f"{ne} channels {e0:.4g}–{e1:.4g} eV{disp}",
+                 "HAADF" if self._haadf is not None else "no HAADF"]
+        if not self._valid.all():
+            parts.append(f"{int(self._valid.sum())} valid px")
+        if self.truth:
+            parts.append(f"truth: {', '.join(sorted(self.truth))}")
+        title = f" {self.name!r}" if self.name else ""
+        return f"<SpectrumImage{title}: " + "; ".join(parts) + ">"
+
+    def __eq__(self, other) -> bool:
+        """Exact equality of arrays, calibration and metadata (for round-trip tests)."""
+        if not isinstance(other, SpectrumImage):
+            return NotImplemented
+        return (np.array_equal(self._data, other._data, equal_nan=True)
+                and np.array_equal(self._energy, other._energy)
+                and ((self._haadf is None and other._haadf is None)
+                     or (self._haadf is not None and other._haadf is not None
+                         and np.array_equal(self._haadf, other._haadf)))
+                and np.array_equal(self._valid, other._valid)
+                and self.pixel_size == other.pixel_size and self.pixel_unit == other.pixel_unit
+                and self.name == other.name)
+
+    __hash__ = None
