@@ -2,10 +2,10 @@
 
 import ast
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "eelswidgets"

@@ -1,0 +1,663 @@
+"""Im2Spec and Spec2Im: predict the spectrum from the HAADF window around a pixel, and back.
+
+Both estimators learn from pairs made of the ``window x window`` HAADF sub-image around a pixel
+and the spectrum measured at that pixel (Roccapriore et al., "Predictability of localized
+plasmonic responses in nanoparticle assemblies"). They are trained on one region of a
+spectrum image, given as a boolean pixel mask (see :mod:`eelswidgets.models.splits`), and
+evaluated on another.
+
+Window geometry: the window of pixel ``(y, x)`` covers rows ``y - w//2 ... y - w//2 + w - 1``
+(columns alike), see :mod:`eelswidgets.patches`. Pixels whose window crosses the image border
+have no prediction: NaN in every result and False in the ``valid`` mask of a predicted
+:class:`~eelswidgets.SpectrumImage`. Pairs are gathered per mini-batch from one normalised copy
+of the HAADF image; the windows of all pixels are never materialised.
+
+Normalisation (constants in ``state_``, reused for any later data):
+
+- HAADF windows: ``(haadf - min) / (max - min)`` with the minimum and maximum of the HAADF
+  image passed to ``fit`` (the whole image, not only the training region), so the input is in
+  [0, 1] for the training image;
+- spectra: divided by ``spec_scale``, the largest absolute value of the training spectra, so
+  they are in [-1, 1] on the training region. Predictions are returned in the original units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .._checks import as_float_array, check_int, check_mask
+from ..patches import Windows, window_bounds
+from ..spectrum_image import SpectrumImage
+from ._im2spec_nets import Im2SpecNet, Spec2ImNet
+from .base import BaseModel
+
+__all__ = ["Im2Spec", "Spec2Im"]
+
+_PREDICT_BATCH = 1024
+
+
+class _Pairs:
+    """Training pairs gathered per mini-batch: ``(windows (B, 1, w, w), spectra (B, ne))``."""
+
+    def __init__(self, windows: Windows, spectra: torch.Tensor):
+        self.windows = windows
+        self.spectra = spectra
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def get_batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(idx, dtype=torch.long, device=self.spectra.device)
+        return self.windows.gather(idx), self.spectra[idx]
+
+
+def _im2spec_loss(module, batch):
+    windows, spectra = batch
+    return torch.mean((module(windows) - spectra) ** 2)
+
+
+def _spec2im_loss(module, batch):
+    windows, spectra = batch
+    return torch.mean((module(spectra) - windows[:, 0]) ** 2)
+
+
+class _PairModel(BaseModel):
+    """Shared machinery of :class:`Im2Spec` and :class:`Spec2Im` (not used directly)."""
+
+    _window_multiple = 2  # Im2Spec: even windows; Spec2Im: multiples of 4
+    _input_kind = "window"  # what the encoder reads: "window" or "spectrum"
+
+    # ------------------------------------------------------------------ checks
+    def _validate_params(self) -> None:
+        check_int(self.latent_dim, "latent_dim", low=1)
+        w = check_int(self.window, "window", low=4)
+        m = self._window_multiple
+        if w % m:
+            what = "even" if m == 2 else f"a multiple of {m}"
+            lo, hi = w - w % m, w - w % m + m
+            extra = (" (the decoder upsamples a (window/4)x(window/4) map twice by 2)"
+                     if m == 4 else " (as the paper's 16x16 sub-images; the pixel sits at "
+                     "index window//2 of its window)")
+            raise ValueError(f"{type(self).__name__} needs a window that is {what}{extra}, "
+                             f"got window={w}; use window={max(lo, 4)} or {hi}")
+        check_int(self.nb_filters, "nb_filters", low=2)
+        check_int(self.n_dilated, "n_dilated", low=1)
+
+    def _check_si(self, si, *, need_haadf: bool) -> SpectrumImage:
+        if not isinstance(si, SpectrumImage):
+            raise TypeError(f"{type(self).__name__} works on a SpectrumImage, got "
+                            f"{type(si).__name__}; build one with "
+                            f"ew.SpectrumImage(cube, energy=E, haadf=image)")
+        if need_haadf and si.haadf is None:
+            raise ValueError(f"{type(self).__name__} needs the HAADF image of the spectrum "
+                             f"image (si.haadf is None); pass haadf= when building it, e.g. "
+                             f"si.replace(haadf=image)")
+        w = int(self.window)
+        if w > min(si.ny, si.nx):
+            raise ValueError(f"window={w} is larger than the image ({si.ny}x{si.nx} pixels); "
+                             f"use window <= {min(si.ny, si.nx)}")
+        return si
+
+    def _check_energy(self, si: SpectrumImage) -> None:
+        ne = int(self.state_["n_energy"])
+        if si.ne != ne:
+            raise ValueError(f"this {type(self).__name__} was fitted on spectra of {ne} "
+                             f"energy channels but si has {si.ne}; crop or bin it to the "
+                             f"same energy axis as the training data")
+
+    def _usable(self, si: SpectrumImage, mask=None) -> np.ndarray:
+        """Pixels with a value whose window fits inside the image (and inside ``mask``)."""
+        before, after = window_bounds(int(self.window))
+        ok = np.zeros((si.ny, si.nx), dtype=bool)
+        ok[before:si.ny - after, before:si.nx - after] = True
+        ok &= si.valid
+        if mask is not None:
+            ok &= check_mask(mask, (si.ny, si.nx), "mask")
+        return ok
+
+    def _windows(self, si: SpectrumImage, mask: np.ndarray) -> Windows:
+        return Windows(si.haadf, int(self.window), normalization=self.state_["haadf_norm"],
+                       mask=mask, device=self._device_of_module())
+
+    def _device_of_module(self) -> torch.device:
+        module = getattr(self, "module_", None)
+        if module is not None:
+            for p in module.parameters():
+                return p.device
+        return self._device()
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, si: SpectrumImage, train=None, *, callbacks=(), progress="auto"):
+        """Train on the pixels of ``train`` whose window fits inside the image.
+
+        Parameters
+        ----------
+        si : SpectrumImage
+            Spectrum image with its HAADF image.
+        train : array_like of bool, shape (ny, nx), optional
+            Training pixels (default: every pixel). See :mod:`eelswidgets.models.splits`.
+        callbacks : sequence
+            Trainer callbacks (e.g. a live training widget).
+        progress : {"auto", True, False, None} or callback
+            Progress display (see :class:`~eelswidgets.models.trainer.Trainer`).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        si = self._check_si(si, need_haadf=True)
+        train_mask = (np.ones((si.ny, si.nx), dtype=bool) if train is None
+                      else check_mask(train, (si.ny, si.nx), "train"))
+        usable = self._usable(si, train_mask)
+        if not usable.any():
+            b, a = window_bounds(int(self.window))
+            raise ValueError(
+                f"the training mask selects no valid pixel whose {self.window}x{self.window} "
+                f"window fits inside the image ({int(train_mask.sum())} pixels selected); "
+                f"usable pixels are at least {b} from the top/left and {a} from the "
+                f"bottom/right border")
+        haadf = si.haadf
+        lo, hi = float(haadf.min()), float(haadf.max())
+        if not hi > lo:
+            raise ValueError("the HAADF image is constant, so its windows carry no "
+                             "information and cannot be normalised; check si.haadf")
+        device = self._device()
+        windows = Windows(haadf, int(self.window), normalize="channel", mask=usable,
+                          device=device)
+        centers = windows.centers
+        spectra = si.data[centers[:, 0], centers[:, 1]]
+        scale = float(np.max(np.abs(spectra)))
+        if not scale > 0:
+            raise ValueError("the training spectra are all zero; nothing to learn")
+        self.state_ = {
+            "n_energy": int(si.ne),
+            "energy": np.asarray(si.energy, dtype=np.float64).copy(),
+            "haadf_norm": windows.normalization,
+            "spec_scale": scale,
+            "n_train": len(windows),
+        }
+        target = torch.from_numpy(spectra / np.float32(scale)).to(device)
+        loss = _im2spec_loss if self._input_kind == "window" else _spec2im_loss
+        self._train(_Pairs(windows, target), loss, callbacks=callbacks, progress=progress)
+        codes = self._encode_pixels(si, usable)
+        self.state_["code_lo"] = np.percentile(codes, 1.0, axis=0).tolist()
+        self.state_["code_hi"] = np.percentile(codes, 99.0, axis=0).tolist()
+        self.state_["code_mid"] = np.median(codes, axis=0).tolist()
+        self._reference = si
+        self._ref_cache = None
+        return self
+
+    # ------------------------------------------------------------------ latent space
+    @torch.inference_mode()
+    def _encode_pixels(self, si: SpectrumImage, mask: np.ndarray) -> np.ndarray:
+        """Latent codes ``(n, d)`` of the True pixels of ``mask`` (row-major order)."""
+        module = self.module_
+        device = self._device_of_module()
+        ys, xs = np.nonzero(mask)
+        out = np.empty((ys.size, int(self.latent_dim)), dtype=np.float32)
+        if self._input_kind == "window":
+            win = self._windows(si, mask)
+            for idx, batch in win.batches(_PREDICT_BATCH):
+                out[idx] = module.encode(batch).cpu().numpy()
+        else:
+            scale = np.float32(self.state_["spec_scale"])
+            for s in range(0, ys.size, _PREDICT_BATCH):
+                spec = si.data[ys[s:s + _PREDICT_BATCH], xs[s:s + _PREDICT_BATCH]] / scale
+                out[s:s + _PREDICT_BATCH] = module.encode(
+                    torch.from_numpy(spec).to(device)).cpu().numpy()
+        return out
+
+    def _check_input_si(self, si) -> SpectrumImage:
+        self._check_fitted()
+        si = self._check_si(si, need_haadf=self._input_kind == "window")
+        if self._input_kind == "spectrum":
+            self._check_energy(si)
+        return si
+
+    def encode(self, si: SpectrumImage) -> np.ndarray:
+        """Latent maps of every valid pixel.
+
+        Parameters
+        ----------
+        si : SpectrumImage
+            Data with the same energy axis length (Spec2Im) / a HAADF image (Im2Spec).
+
+        Returns
+        -------
+        numpy.ndarray, shape (ny, nx, latent_dim), float32
+            NaN where the window does not fit (border) or the pixel is not valid.
+        """
+        si = self._check_input_si(si)
+        mask = self._usable(si)
+        out = np.full((si.ny, si.nx, int(self.latent_dim)), np.nan, dtype=np.float32)
+        if mask.any():
+            out[mask] = self._encode_pixels(si, mask)
+        return out
+
+    @torch.inference_mode()
+    def _decode_normalized(self, z: np.ndarray) -> np.ndarray:
+        device = self._device_of_module()
+        outs = []
+        for s in range(0, z.shape[0], _PREDICT_BATCH):
+            zt = torch.from_numpy(z[s:s + _PREDICT_BATCH]).to(device)
+            outs.append(self.module_.decode(zt).cpu().numpy())
+        if not outs:
+            return np.empty((0, *self._output_shape()), dtype=np.float32)
+        return np.concatenate(outs)
+
+    def _output_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def _denormalize(self, out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def decode(self, z) -> np.ndarray:
+        """Decode latent points.
+
+        Parameters
+        ----------
+        z : array_like, shape (n, latent_dim) or (latent_dim,)
+            Latent coordinates.
+
+        Returns
+        -------
+        numpy.ndarray
+            Spectra ``(n, ne)`` (Im2Spec) or windows ``(n, w, w)`` (Spec2Im), in the units of
+            the training data (one item less of leading axis for a single point).
+        """
+        self._check_fitted()
+        arr = as_float_array(z, "z", ndim=(1, 2))
+        single = arr.ndim == 1
+        arr = arr.reshape(-1, arr.shape[-1])
+        d = int(self.latent_dim)
+        if arr.shape[1] != d:
+            raise ValueError(f"z must have {d} columns (latent_dim), got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("z contains NaN/Inf; decode finite latent points only")
+        out = self._denormalize(self._decode_normalized(arr))
+        return out[0] if single else out
+
+    def latent_grid(self, grid: int = 8, ranges=None, *, dims: tuple[int, int] = (0, 1)):
+        """Decode a regular ``grid x grid`` lattice of latent points.
+
+        The two latent dimensions ``dims`` vary over ``ranges`` (default: the 1st to 99th
+        percentile of the training codes); every other dimension is held at the median of the
+        training codes.
+
+        Parameters
+        ----------
+        grid : int
+            Points per axis.
+        ranges : ((float, float), (float, float)), optional
+            ``(lo, hi)`` of ``dims[0]`` and ``dims[1]``.
+        dims : (int, int)
+            The latent dimensions to vary.
+
+        Returns
+        -------
+        decoded : numpy.ndarray
+            ``(grid, grid, ne)`` spectra (Im2Spec) or ``(grid, grid, w, w)`` windows
+            (Spec2Im); ``decoded[i, j]`` has ``dims[0]`` varying with ``j`` and ``dims[1]``
+            with ``i`` (both increasing).
+        coords : numpy.ndarray, shape (grid, grid, latent_dim)
+            The latent points.
+        """
+        self._check_fitted()
+        g = check_int(grid, "grid", low=1)
+        d = int(self.latent_dim)
+        if d < 2:
+            raise ValueError("latent_grid needs latent_dim >= 2; with one latent use "
+                             "decode(np.linspace(lo, hi, n)[:, None])")
+        a, b = (int(k) for k in dims) if len(dims) == 2 else (-1, -1)
+        if not (0 <= a < d and 0 <= b < d and a != b):
+            raise ValueError(f"dims must be two different latent dimensions in [0, {d}), "
+                             f"got {dims!r}")
+        if ranges is None:
+            lo, hi = self.state_["code_lo"], self.state_["code_hi"]
+            r = np.array([[lo[a], hi[a]], [lo[b], hi[b]]], dtype=np.float64)
+        else:
+            r = np.asarray(ranges, dtype=np.float64)
+            if r.shape != (2, 2) or not np.all(np.isfinite(r)):
+                raise ValueError(f"ranges must be ((lo0, hi0), (lo1, hi1)) of finite "
+                                 f"numbers, got {ranges!r}")
+        coords = np.tile(np.asarray(self.state_["code_mid"], dtype=np.float64), (g, g, 1))
+        coords[:, :, a] = np.linspace(r[0, 0], r[0, 1], g)[None, :]
+        coords[:, :, b] = np.linspace(r[1, 0], r[1, 1], g)[:, None]
+        coords = coords.astype(np.float32)
+        decoded = self.decode(coords.reshape(-1, d))
+        return decoded.reshape(g, g, *decoded.shape[1:]), coords
+
+    # ------------------------------------------------------------------ back-projection
+    def _reference_codes(self, si, mask):
+        """Codes ``(n, d)`` and pixels ``(n, 2)`` of the candidate inputs."""
+        if si is None:
+            si = getattr(self, "_reference", None)
+            if si is None:
+                raise ValueError("this model holds no data to search (it was loaded from a "
+                                 "file); pass the spectrum image: back_project(points, si=si)")
+        si = self._check_input_si(si)
+        usable = self._usable(si, mask)
+        if not usable.any():
+            raise ValueError("no valid pixel to search: the mask selects no pixel whose "
+                             "window fits inside the image")
+        key = (id(si), None if mask is None else np.asarray(mask).tobytes())
+        cache = getattr(self, "_ref_cache", None)
+        if cache is not None and cache[0] == key and cache[1] is si:
+            return si, cache[2], cache[3]
+        codes = self._encode_pixels(si, usable)
+        pixels = np.argwhere(usable).astype(np.int64)
+        self._ref_cache = (key, si, codes, pixels)
+        return si, codes, pixels
+
+    def back_project(self, points, k: int = 5, *, si: SpectrumImage | None = None,
+                     mask=None, dims=None) -> dict:
+        """The observed inputs whose latent codes are nearest to given latent points.
+
+        Parameters
+        ----------
+        points : array_like, shape (P, latent_dim) or (P, len(dims))
+            Latent points (e.g. clicked on a decoded manifold).
+        k : int
+            Neighbours per point.
+        si : SpectrumImage, optional
+            Data to search (default: the spectrum image the model was fitted on).
+        mask : array_like of bool, shape (ny, nx), optional
+            Restrict the search to these pixels (e.g. the training region).
+        dims : sequence of int, optional
+            Compare only these latent dimensions (then ``points`` has ``len(dims)`` columns).
+
+        Returns
+        -------
+        dict
+            ``inputs``: the nearest inputs, ``(P, k, w, w)`` HAADF windows (Im2Spec) or
+            ``(P, k, ne)`` spectra (Spec2Im), in data units; ``mean``: their average
+            ``(P, w, w)`` / ``(P, ne)``; ``pixels``: ``(P, k, 2)`` their ``(y, x)``;
+            ``distances``: ``(P, k)`` latent distances; ``codes``: ``(P, k, latent_dim)``.
+        """
+        from sklearn.neighbors import NearestNeighbors
+
+        self._check_fitted()
+        d = int(self.latent_dim)
+        pts = as_float_array(points, "points", ndim=(1, 2), dtype=np.float64)
+        if pts.ndim == 1:
+            pts = pts[None]
+        cols = list(range(d)) if dims is None else [int(c) for c in dims]
+        if any(not 0 <= c < d for c in cols) or len(set(cols)) != len(cols) or not cols:
+            raise ValueError(f"dims must be distinct latent dimensions in [0, {d}), got "
+                             f"{dims!r}")
+        if pts.shape[1] != len(cols):
+            raise ValueError(f"points must have {len(cols)} columns "
+                             f"({'latent_dim' if dims is None else 'len(dims)'}), got shape "
+                             f"{pts.shape}")
+        if not np.all(np.isfinite(pts)):
+            raise ValueError("points contains NaN/Inf")
+        si, codes, pixels = self._reference_codes(si, mask)
+        k = check_int(k, "k", low=1, high=codes.shape[0])
+        nn_ = NearestNeighbors(n_neighbors=k).fit(codes[:, cols].astype(np.float64))
+        dist, idx = nn_.kneighbors(pts)
+        pix = pixels[idx]  # (P, k, 2)
+        inputs = self._raw_inputs(si, pix.reshape(-1, 2))
+        inputs = inputs.reshape(pix.shape[:2] + inputs.shape[1:])
+        return {"inputs": inputs, "mean": inputs.mean(axis=1), "pixels": pix,
+                "distances": dist, "codes": codes[idx]}
+
+    def _haadf_windows(self, si: SpectrumImage, pix: np.ndarray) -> np.ndarray:
+        """Raw HAADF windows ``(n, w, w)`` around the pixels ``pix`` ``(n, 2)``."""
+        before, _ = window_bounds(int(self.window))
+        offs = np.arange(int(self.window)) - before
+        rows = pix[:, 0:1] + offs[None, :]
+        cols = pix[:, 1:2] + offs[None, :]
+        return si.haadf[rows[:, :, None], cols[:, None, :]]
+
+    def _raw_inputs(self, si: SpectrumImage, pix: np.ndarray) -> np.ndarray:
+        if self._input_kind == "spectrum":
+            return si.data[pix[:, 0], pix[:, 1]].astype(np.float32)
+        return self._haadf_windows(si, pix).astype(np.float32)
+
+    def _state_from_file(self, state):
+        state = dict(state)
+        state["energy"] = np.asarray(state["energy"], dtype=np.float64)
+        return state
+
+
+class Im2Spec(_PairModel):
+    """Predict the spectrum at a pixel from the HAADF window around it.
+
+    Convolutional encoder (kernel 3, LeakyReLU 0.1) → dense latent of ``latent_dim`` → decoder
+    with a 1D spatial pyramid of dilated convolutions (see
+    :class:`~eelswidgets.models._im2spec_nets.Im2SpecNet`); MSE loss, Adam. The window must be
+    even (16 by default, as in the paper): the pixel sits at index ``window // 2`` of it.
+
+    Parameters
+    ----------
+    latent_dim : int
+        Size of the latent layer (the paper compares 2 and 10).
+    window : int
+        HAADF window side (even, >= 4).
+    nb_filters : int
+        Base number of convolution channels.
+    n_dilated : int
+        Layers of the dilated pyramid (dilations 1..n).
+    upsample : int
+        The decoder's pyramid runs on ``ceil(ne / upsample)`` points.
+    epochs, batch_size, lr, seed, device, val_fraction, patience
+        Training options of the shared :class:`~eelswidgets.models.trainer.Trainer`.
+
+    Attributes
+    ----------
+    module_, history_ : the network and the training history.
+    state_ : dict
+        ``n_energy``, ``energy``, ``haadf_norm`` (HAADF min/max), ``spec_scale``, ``n_train``,
+        ``code_lo``/``code_hi``/``code_mid`` (1st/99th percentile and median of the training
+        codes).
+
+    Examples
+    --------
+    >>> import eelswidgets as ew
+    >>> from eelswidgets.models.splits import left_right_split
+    >>> si = ew.datasets.nanocube_array(seed=0)
+    >>> im = ew.Im2Spec(latent_dim=10, epochs=5).fit(si, train=left_right_split(si),
+    ...                                             progress=False)
+    >>> pred = im.predict(si)                       # a SpectrumImage, NaN at the border
+    >>> err = ew.error_map(si, pred)                # relative error in %
+    """
+
+    _window_multiple = 2
+    _input_kind = "window"
+
+    def __init__(self, *, latent_dim: int = 10, window: int = 16, nb_filters: int = 32,
+                 n_dilated: int = 4, upsample: int = 4, epochs: int = 50,
+                 batch_size: int = 64, lr: float = 1e-3, seed: int = 0, device: str = "auto",
+                 val_fraction: float = 0.0, patience: int | None = None):
+        self.latent_dim = latent_dim
+        self.window = window
+        self.nb_filters = nb_filters
+        self.n_dilated = n_dilated
+        self.upsample = upsample
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        self.val_fraction = val_fraction
+        self.patience = patience
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_int(self.upsample, "upsample", low=1)
+
+    def _build_module(self) -> torch.nn.Module:
+        return Im2SpecNet(int(self.window), int(self.state_["n_energy"]), int(self.latent_dim),
+                          nb_filters=int(self.nb_filters), n_dilated=int(self.n_dilated),
+                          upsample=int(self.upsample))
+
+    def _output_shape(self) -> tuple[int, ...]:
+        return (int(self.state_["n_energy"]),)
+
+    def _denormalize(self, out: np.ndarray) -> np.ndarray:
+        return (out * np.float32(self.state_["spec_scale"])).astype(np.float32)
+
+    @torch.inference_mode()
+    def predict(self, si: SpectrumImage) -> SpectrumImage:
+        """Predicted spectra at every pixel whose window fits inside the image.
+
+        Parameters
+        ----------
+        si : SpectrumImage
+            Spectrum image with a HAADF image and the energy length the model was fitted on.
+
+        Returns
+        -------
+        SpectrumImage
+            Same energy axis, HAADF and calibration as ``si``; ``data`` is NaN and ``valid``
+            False at the border (and wherever ``si`` is not valid).
+        """
+        si = self._check_input_si(si)
+        self._check_energy(si)
+        mask = self._usable(si)
+        cube = np.full(si.shape, np.nan, dtype=np.float32)
+        if mask.any():
+            win = self._windows(si, mask)
+            scale = np.float32(self.state_["spec_scale"])
+            centers = win.centers
+            for idx, batch in win.batches(_PREDICT_BATCH):
+                spec = self.module_(batch).cpu().numpy() * scale
+                cube[centers[idx, 0], centers[idx, 1]] = spec
+        meta = dict(si.metadata)
+        meta["processing"] = [*si.metadata.get("processing", []),
+                              f"Im2Spec.predict(latent_dim={self.latent_dim}, "
+                              f"window={self.window})"]
+        name = f"{si.name} (Im2Spec prediction)" if si.name else "Im2Spec prediction"
+        return SpectrumImage(cube, energy=si.energy, haadf=si.haadf, valid=mask,
+                             pixel_size=si.pixel_size, pixel_unit=si.pixel_unit,
+                             metadata=meta, name=name)
+
+
+class Spec2Im(_PairModel):
+    """Predict the HAADF window around a pixel from the spectrum measured there.
+
+    The spectrum is average-pooled by ``pool`` (16 by default), passed through a 1D conv block
+    (kernel 3, LeakyReLU 0.1) to a dense latent of ``latent_dim``; the decoder maps it to a
+    ``(window/4)x(window/4)`` map, upsamples twice by 2 and applies a 2D spatial pyramid of
+    dilated convolutions (see :class:`~eelswidgets.models._im2spec_nets.Spec2ImNet`); MSE
+    loss, Adam. The window must be a multiple of 4 (16 by default).
+
+    Parameters
+    ----------
+    latent_dim : int
+        Size of the latent layer.
+    window : int
+        HAADF window side (multiple of 4, >= 4).
+    pool : int
+        Average-pooling factor of the spectrum.
+    nb_filters : int
+        Base number of convolution channels.
+    n_dilated : int
+        Layers of the dilated pyramid (dilations 1..n).
+    epochs, batch_size, lr, seed, device, val_fraction, patience
+        Training options of the shared :class:`~eelswidgets.models.trainer.Trainer`.
+
+    Attributes
+    ----------
+    module_, history_, state_ : as for :class:`Im2Spec`.
+    """
+
+    _window_multiple = 4
+    _input_kind = "spectrum"
+
+    def __init__(self, *, latent_dim: int = 10, window: int = 16, pool: int = 16,
+                 nb_filters: int = 32, n_dilated: int = 4, epochs: int = 50,
+                 batch_size: int = 64, lr: float = 1e-3, seed: int = 0, device: str = "auto",
+                 val_fraction: float = 0.0, patience: int | None = None):
+        self.latent_dim = latent_dim
+        self.window = window
+        self.pool = pool
+        self.nb_filters = nb_filters
+        self.n_dilated = n_dilated
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        self.val_fraction = val_fraction
+        self.patience = patience
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_int(self.pool, "pool", low=1)
+
+    def _build_module(self) -> torch.nn.Module:
+        return Spec2ImNet(int(self.state_["n_energy"]), int(self.window), int(self.latent_dim),
+                          pool=int(self.pool), nb_filters=int(self.nb_filters),
+                          n_dilated=int(self.n_dilated))
+
+    def _output_shape(self) -> tuple[int, ...]:
+        return (int(self.window), int(self.window))
+
+    def _denormalize(self, out: np.ndarray) -> np.ndarray:
+        norm = self.state_["haadf_norm"]
+        lo, hi = float(norm["lo"][0]), float(norm["hi"][0])
+        olo, ohi = float(norm["out_lo"][0]), float(norm["out_hi"][0])
+        return ((out - olo) * ((hi - lo) / (ohi - olo)) + lo).astype(np.float32)
+
+    @torch.inference_mode()
+    def _predict_pixels(self, si: SpectrumImage, ys: np.ndarray, xs: np.ndarray):
+        """Yield ``(slice, windows (B, w, w) in HAADF units)`` for the given pixels."""
+        device = self._device_of_module()
+        scale = np.float32(self.state_["spec_scale"])
+        for s in range(0, ys.size, _PREDICT_BATCH):
+            sl = slice(s, s + _PREDICT_BATCH)
+            spec = torch.from_numpy(si.data[ys[sl], xs[sl]] / scale).to(device)
+            yield sl, self._denormalize(self.module_(spec).cpu().numpy())
+
+    def predict(self, si: SpectrumImage) -> np.ndarray:
+        """Predicted HAADF windows at every pixel whose window fits inside the image.
+
+        Parameters
+        ----------
+        si : SpectrumImage
+            Spectra with the energy length the model was fitted on (no HAADF needed).
+
+        Returns
+        -------
+        numpy.ndarray, shape (ny, nx, w, w), float32
+            HAADF units; NaN at the border and wherever ``si`` is not valid. For large
+            images prefer :meth:`window_error_map`, which never holds all windows.
+        """
+        si = self._check_input_si(si)
+        mask = self._usable(si)
+        w = int(self.window)
+        out = np.full((si.ny, si.nx, w, w), np.nan, dtype=np.float32)
+        ys, xs = np.nonzero(mask)
+        for sl, win in self._predict_pixels(si, ys, xs):
+            out[ys[sl], xs[sl]] = win
+        return out
+
+    def window_error_map(self, si: SpectrumImage) -> np.ndarray:
+        """Per-pixel relative squared error of the predicted windows, in percent.
+
+        ``100 * sum (pred - true)^2 / sum true^2`` over the window, with the true window cut
+        from ``si.haadf``; computed batch by batch (same result as
+        ``eelswidgets.analysis.window_error_map(si.haadf, self.predict(si))``).
+
+        Returns
+        -------
+        numpy.ndarray, shape (ny, nx), float32
+            NaN at the border and wherever ``si`` is not valid.
+        """
+        si = self._check_input_si(si)
+        if si.haadf is None:
+            raise ValueError("window_error_map needs si.haadf (the true windows)")
+        mask = self._usable(si)
+        out = np.full((si.ny, si.nx), np.nan, dtype=np.float32)
+        ys, xs = np.nonzero(mask)
+        pix = np.stack([ys, xs], axis=1)
+        for sl, pred in self._predict_pixels(si, ys, xs):
+            true = self._haadf_windows(si, pix[sl]).astype(np.float64)
+            den = np.sum(true ** 2, axis=(1, 2))
+            num = np.sum((pred.astype(np.float64) - true) ** 2, axis=(1, 2))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[ys[sl], xs[sl]] = np.where(den > 0, 100.0 * num / den, np.nan)
+        return out

@@ -1,0 +1,485 @@
+"""MultichannelRVAE: rotationally invariant VAE on windows of a stack of maps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .._checks import as_float_array, check_choice, check_finite, check_int
+from ..patches import ArrayWindows, Windows, make_windows
+from ._layers import (
+    check_nonneg_float,
+    check_sigma,
+    gaussian_nll,
+    kl_normal,
+    module_device,
+    reparameterize,
+)
+from ._rvae_nets import RVAENet
+from .base import BaseModel
+
+__all__ = ["MultichannelRVAE", "rgb_tiles"]
+
+_DECODERS = ("spatial", "fast")
+_LOG_SIGMA_MIN = math.log(1e-4)
+
+
+def _positive(value, name: str) -> float:
+    v = check_nonneg_float(value, name)
+    if v <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return v
+
+
+class MultichannelRVAE(BaseModel):
+    """Rotationally invariant VAE on ``w x w`` windows around every pixel of ``C`` maps.
+
+    Each window (all ``C`` channels, e.g. three NMF abundance maps, each normalised to
+    [0, 1] separately) is encoded into a rotation angle, an optional shift ``(dx, dy)`` and
+    ``latent_dim`` content latents ``z``. The decoder renders the content at angle 0 and
+    rotates (and shifts) it, so ``z`` describes *what* is in the window whatever its
+    orientation and the angle says *how it is turned*.
+
+    Decoders (see :mod:`eelswidgets.models._rvae_nets` for the coordinate convention):
+
+    - ``"spatial"`` (default, as in the paper and AtomAI's rVAE): an MLP evaluated at each
+      rotated/shifted pixel coordinate together with ``z``;
+    - ``"fast"``: an MLP renders the unrotated window from ``z`` once, then it is rotated with
+      ``affine_grid``-style bilinear resampling (``grid_sample``); about an order of magnitude
+      faster to train.
+
+    Angles are in radians, wrapped to (-pi, pi]; a positive angle turns the content from +x
+    towards +y (clockwise as displayed with row 0 at the top), about the window's centre pixel,
+    as in :func:`eelswidgets.datasets.rotated_motifs`. They are defined up to a global offset
+    (the pose of the learned template), and modulo ``2 pi / n`` for content with ``n``-fold
+    symmetry; for mirror-symmetric content the sign may be flipped as well.
+
+    Priors: the content latents and the shift latents have standard normal priors (the shift
+    in window units is ``translation_prior`` times the shift latent, a window spanning
+    [-1, 1]); the angle posterior's spread is regularised towards ``rotation_prior`` (its
+    mean is free, as in AtomAI, so any rotation is allowed).
+
+    Input
+    -----
+    ``fit``/``encode`` take a stack ``(C, ny, nx)`` (or one image ``(ny, nx)``): the windows
+    are cut lazily around every pixel whose window fits (see :mod:`eelswidgets.patches`); or
+    ready-made windows ``(n, C, w, w)`` (then per-window arrays are returned instead of maps).
+
+    Parameters
+    ----------
+    latent_dim : int
+        Number of content latents ``z`` (>= 1).
+    window : int
+        Window size ``w`` (>= 3). Odd and even sizes both work: the rotation is about the
+        window's centre pixel ``(w // 2, w // 2)``, the pixel the window belongs to (see
+        :mod:`eelswidgets.patches`).
+    translation : bool
+        Also infer a shift ``(dx, dy)``.
+    decoder : {"spatial", "fast"}
+        Decoder type (see above).
+    symmetry : int
+        Rotational symmetry order of the content, if known (default 1: none). The angle is
+        then inferred modulo ``2 pi / symmetry`` and returned in
+        (-pi / symmetry, pi / symmetry]; this keeps the encoder continuous for symmetric
+        content (see :class:`~eelswidgets.models._rvae_nets.RVAEEncoder`).
+    rotation_prior : float
+        Standard deviation (radians) of the angle prior.
+    translation_prior : float
+        Scale of the shift in window units (the window spans [-1, 1]).
+    hidden, n_layers : int
+        Width and number of hidden layers of the decoder (AtomAI: 128 and 2).
+    encoder_hidden, encoder_layers : int
+        Width and number of layers of the MLP encoder (AtomAI: 128 and 2).
+    sigma : float, optional
+        Fixed noise level of the Gaussian likelihood (normalised units); None learns it.
+    kl_weight : float
+        Weight of the KL terms.
+    normalize : {"channel", "joint", "none"}
+        Window normalisation (see :class:`eelswidgets.patches.Windows`).
+    ranges : sequence of (low, high), optional
+        Per-channel output ranges after normalisation (e.g. give one channel [0, 2]).
+    epochs, batch_size, lr, seed, device, val_fraction, patience
+        Options of the shared :class:`~eelswidgets.models.trainer.Trainer` (AtomAI's rVAE
+        uses batches of 100).
+
+    Attributes
+    ----------
+    module_, history_ : as for every model
+    state_ : dict
+        ``n_channels``, ``window``, ``normalization`` (constants reused by ``encode``),
+        ``n_train``, ``z_range`` (2nd and 98th percentiles of each content latent over the
+        training windows; default span of :meth:`manifold`).
+
+    Examples
+    --------
+    >>> import numpy as np, eelswidgets as ew
+    >>> maps = np.random.default_rng(0).random((3, 24, 24))
+    >>> rv = ew.MultichannelRVAE(window=8, epochs=1, seed=0, device="cpu").fit(
+    ...     maps, progress=False)
+    >>> enc = rv.encode(maps)
+    >>> enc["angle"].shape, enc["z"].shape
+    ((24, 24), (24, 24, 2))
+    """
+
+    def __init__(self, *, latent_dim: int = 2, window: int = 10, translation: bool = True,
+                 decoder: str = "spatial", symmetry: int = 1, rotation_prior: float = 0.1,
+                 translation_prior: float = 0.1, hidden: int = 128, n_layers: int = 2,
+                 encoder_hidden: int = 128, encoder_layers: int = 2,
+                 sigma: float | None = None, kl_weight: float = 1.0,
+                 normalize: str = "channel", ranges=None, epochs: int = 30,
+                 batch_size: int = 100, lr: float = 1e-3, seed: int = 0,
+                 device: str = "auto", val_fraction: float = 0.0,
+                 patience: int | None = None):
+        self.latent_dim = latent_dim
+        self.window = window
+        self.translation = translation
+        self.decoder = decoder
+        self.symmetry = symmetry
+        self.rotation_prior = rotation_prior
+        self.translation_prior = translation_prior
+        self.hidden = hidden
+        self.n_layers = n_layers
+        self.encoder_hidden = encoder_hidden
+        self.encoder_layers = encoder_layers
+        self.sigma = sigma
+        self.kl_weight = kl_weight
+        self.normalize = normalize
+        self.ranges = ranges
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        self.val_fraction = val_fraction
+        self.patience = patience
+
+    # ------------------------------------------------------------------ validation
+    def _validate_params(self) -> None:
+        check_int(self.latent_dim, "latent_dim", low=1)
+        w = check_int(self.window, "window", low=1)
+        if w < 3:
+            raise ValueError(f"window must be at least 3 pixels for a rotation to be "
+                             f"meaningful, got window={w}")
+        if not isinstance(self.translation, (bool, np.bool_)):
+            raise TypeError(f"translation must be True or False, got {self.translation!r}")
+        check_choice(self.decoder, "decoder", _DECODERS)
+        check_int(self.symmetry, "symmetry", low=1, high=360)
+        _positive(self.rotation_prior, "rotation_prior")
+        _positive(self.translation_prior, "translation_prior")
+        check_int(self.hidden, "hidden", low=1)
+        check_int(self.n_layers, "n_layers", low=0)
+        check_int(self.encoder_hidden, "encoder_hidden", low=1)
+        check_int(self.encoder_layers, "encoder_layers", low=1)
+        check_sigma(self.sigma)
+        check_nonneg_float(self.kl_weight, "kl_weight")
+
+    def _build_module(self) -> RVAENet:
+        sigma = check_sigma(self.sigma)
+        return RVAENet(n_channels=int(self.state_["n_channels"]), window=int(self.window),
+                       latent_dim=int(self.latent_dim), translation=bool(self.translation),
+                       decoder=self.decoder, hidden=int(self.hidden),
+                       n_layers=int(self.n_layers), encoder_hidden=int(self.encoder_hidden),
+                       encoder_layers=int(self.encoder_layers),
+                       translation_prior=float(self.translation_prior),
+                       learn_sigma=sigma is None, sigma=0.1 if sigma is None else sigma,
+                       symmetry=int(self.symmetry))
+
+    def _windows(self, data, *, fitted: bool, device) -> Windows | ArrayWindows:
+        if fitted:
+            window = None if np.ndim(data) == 4 else int(self.window)
+            return make_windows(data, window,
+                                normalization=self.state_["normalization"], device=device,
+                                expect_channels=int(self.state_["n_channels"]),
+                                expect_window=int(self.window))
+        return make_windows(data, int(self.window), normalize=self.normalize,
+                            ranges=self.ranges, device=device)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, stack, *, mask=None, progress="auto", callbacks=()) -> MultichannelRVAE:
+        """Train on the windows around every pixel of ``stack`` (or on given windows).
+
+        Parameters
+        ----------
+        stack : array_like, shape (C, ny, nx), (ny, nx) or (n, C, w, w)
+            Maps (e.g. ``dec.maps[[0, 1, 2]]``), one image, or ready-made windows.
+            Must be finite; never modified.
+        mask : array_like of bool, shape (ny, nx), optional
+            Train only on windows centred on these pixels.
+        progress, callbacks
+            See :class:`~eelswidgets.models.trainer.Trainer`.
+
+        Returns
+        -------
+        MultichannelRVAE
+            ``self``.
+        """
+        self._validate_params()
+        device = self._device()
+        if np.ndim(stack) == 4 or (isinstance(stack, torch.Tensor) and stack.ndim == 4):
+            if mask is not None:
+                raise ValueError("mask applies to a stack of maps, not to ready-made windows")
+            win = ArrayWindows(stack, normalize=self.normalize, ranges=self.ranges,
+                               device=device)
+            if win.window != int(self.window):
+                raise ValueError(f"the windows are {win.window}x{win.window} but "
+                                 f"window={self.window}; set window={win.window}")
+        else:
+            win = make_windows(stack, int(self.window), normalize=self.normalize,
+                               ranges=self.ranges, mask=mask, device=device)
+        if len(win) < 2:
+            raise ValueError("at least 2 windows are needed to train")
+        self.state_ = {"n_channels": int(win.n_channels), "window": int(self.window),
+                       "normalization": win.normalization, "n_train": len(win)}
+        kl_w = float(self.kl_weight)
+        log_prior = math.log(float(self.rotation_prior))
+        prior_var = float(self.rotation_prior) ** 2
+
+        def loss_fn(module, batch):
+            x = batch[0]
+            mu, logvar = module.encoder(x)
+            lat = reparameterize(mu, logvar)
+            angle, shift, z = module.split(lat)
+            xh = module.decode(angle, shift, z)
+            nll = gaussian_nll(x, xh, module.log_sigma.clamp(min=_LOG_SIGMA_MIN))
+            lv0 = logvar[:, 0]
+            kl_rot = 0.5 * (2 * log_prior - lv0 + lv0.exp() / prior_var - 1.0)
+            kl = kl_rot + kl_normal(mu[:, 1:], logvar[:, 1:])
+            return (nll + kl_w * kl).mean() / x[0].numel()
+
+        try:
+            self._train(win, loss_fn, callbacks=callbacks, progress=progress)
+        finally:
+            release = getattr(getattr(self, "module_", None), "decoder", None)
+            if hasattr(release, "release_workspace"):
+                release.release_workspace()
+        z = self._encode_windows(win)[0][:, module_n_pose(self.module_):]
+        lo, hi = np.percentile(z, [2, 98], axis=0)
+        self.state_["z_range"] = np.stack([lo, hi], axis=1).astype(np.float64).tolist()
+        return self
+
+    # ------------------------------------------------------------------ encode
+    @torch.inference_mode()
+    def _encode_windows(self, win, batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        mus, lvs = [], []
+        for _, xb in win.batches(batch):
+            mu, lv = self.module_.encoder(xb)
+            mus.append(mu.float().cpu())
+            lvs.append(lv.float().cpu())
+        return torch.cat(mus).numpy(), torch.cat(lvs).numpy()
+
+    def encode(self, stack, *, return_std: bool = False) -> dict[str, np.ndarray]:
+        """Encode the window around every pixel (posterior means).
+
+        Parameters
+        ----------
+        stack : array_like, shape (C, ny, nx), (ny, nx) or (n, C, w, w)
+            Same channels as at fit time; normalised with the fit-time constants.
+        return_std : bool
+            Also return the posterior standard deviations (``angle_std``, ``z_std``...).
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            ``angle`` (ny, nx) in radians wrapped to (-pi, pi] (to (-pi/n, pi/n] with
+            ``symmetry=n``); ``z`` (ny, nx, latent_dim);
+            with ``translation``: ``dx`` and ``dy`` (ny, nx) in pixels (the content is
+            centred ``(dx, dy)`` from the window's centre pixel, x to the right, y down).
+            NaN where a window would cross the border. For windows ``(n, C, w, w)`` the
+            leading shape is ``(n,)``.
+        """
+        self._check_fitted()
+        win = self._windows(stack, fitted=True, device=module_device(self.module_))
+        mu, logvar = self._encode_windows(win)
+        return self._latent_dict(win, mu, logvar, return_std)
+
+    def _latent_dict(self, win, mu, logvar, return_std) -> dict[str, np.ndarray]:
+        n_pose = module_n_pose(self.module_)
+        half = (int(self.window) - 1) / 2.0
+        n = int(self.symmetry)
+        angle = (np.angle(np.exp(1j * n * mu[:, 0].astype(np.float64))) / n).astype(np.float32)
+        out = {"angle": win.to_map(angle), "z": win.to_map(mu[:, n_pose:])}
+        std = np.exp(0.5 * logvar)
+        if return_std:
+            out["angle_std"] = win.to_map(std[:, 0])
+            out["z_std"] = win.to_map(std[:, n_pose:])
+        if n_pose == 3:
+            scale = float(self.translation_prior) * half
+            out["dx"] = win.to_map(mu[:, 1] * scale)
+            out["dy"] = win.to_map(mu[:, 2] * scale)
+            if return_std:
+                out["dx_std"] = win.to_map(std[:, 1] * scale)
+                out["dy_std"] = win.to_map(std[:, 2] * scale)
+        return out
+
+    # ------------------------------------------------------------------ decode
+    @torch.inference_mode()
+    def decode(self, z, angle=None, dx=None, dy=None, *, batch: int = 1024) -> np.ndarray:
+        """Decode content latents at a pose into windows (normalised units).
+
+        Parameters
+        ----------
+        z : array_like, shape (n, latent_dim)
+        angle : array_like, shape (n,), optional
+            Radians (default 0: the unrotated template).
+        dx, dy : array_like, shape (n,), optional
+            Content offset in pixels (default 0), as returned by :meth:`encode`.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, C, w, w), float32
+        """
+        self._check_fitted()
+        d = int(self.latent_dim)
+        z = as_float_array(z, "z", ndim=(1, 2))
+        if z.ndim == 1:
+            z = z[None]
+        if z.shape[1] != d:
+            raise ValueError(f"z must have {d} columns (latent_dim), got shape {z.shape}")
+        n = z.shape[0]
+
+        def vec(v, name):
+            if v is None:
+                return np.zeros(n, np.float32)
+            arr = np.broadcast_to(as_float_array(v, name, ndim=(0, 1)), (n,))
+            return np.ascontiguousarray(arr)
+
+        a, ddx, ddy = vec(angle, "angle"), vec(dx, "dx"), vec(dy, "dy")
+        for arr, name in ((z, "z"), (a, "angle"), (ddx, "dx"), (ddy, "dy")):
+            check_finite(arr, name)
+        half = (int(self.window) - 1) / 2.0
+        shift = np.stack([ddx, ddy], axis=1) / half
+        dev = module_device(self.module_)
+        cols = [torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)).to(dev)
+                for v in (a, shift, z)]
+        outs = [self.module_.decode(*(c[s:s + batch] for c in cols)).float().cpu()
+                for s in range(0, n, batch)]
+        return torch.cat(outs).numpy()
+
+    def manifold(self, grid: int = 8, ranges=None, *, dims: tuple[int, int] = (0, 1)
+                 ) -> np.ndarray:
+        """Decode a ``grid x grid`` lattice of content latents at angle 0 and no shift.
+
+        Parameters
+        ----------
+        grid : int
+            Number of points along each latent axis.
+        ranges : ((lo, hi), (lo, hi)), optional
+            Span of the two latents; default: their 2nd-98th percentiles over the training
+            windows (``state_["z_range"]``).
+        dims : (int, int)
+            Which two content latents span the grid (the others are held at 0).
+
+        Returns
+        -------
+        numpy.ndarray, shape (grid, grid, C, w, w)
+            Row ``i`` has the second latent decreasing from top to bottom (as in a plot with
+            the latent axis pointing up), column ``j`` the first latent increasing.
+            With ``latent_dim == 1`` the shape is ``(1, grid, C, w, w)``.
+        """
+        self._check_fitted()
+        g = check_int(grid, "grid", low=1, high=256)
+        d = int(self.latent_dim)
+        zr = np.asarray(self.state_.get("z_range", [[-2.0, 2.0]] * d), np.float64)
+        if d == 1:
+            if ranges is not None:
+                zr = np.asarray(ranges, np.float64).reshape(1, 2)
+            z = np.linspace(zr[0, 0], zr[0, 1], g)[:, None]
+            return self.decode(z).reshape(1, g, *self.decode(z[:1]).shape[1:])
+        i, j = (check_int(v, "dims entry", low=0, high=d - 1) for v in dims)
+        if i == j:
+            raise ValueError(f"dims must name two different latents, got {dims}")
+        if ranges is None:
+            rng = zr[[i, j]]
+        else:
+            rng = np.asarray(ranges, np.float64)
+            if rng.shape != (2, 2) or not np.all(np.isfinite(rng)):
+                raise ValueError(f"ranges must be ((lo, hi), (lo, hi)), got {ranges!r}")
+        a = np.linspace(rng[0, 0], rng[0, 1], g)
+        b = np.linspace(rng[1, 1], rng[1, 0], g)
+        bb, aa = np.meshgrid(b, a, indexing="ij")
+        z = np.zeros((g * g, d), np.float32)
+        z[:, i] = aa.ravel()
+        z[:, j] = bb.ravel()
+        tiles = self.decode(z)
+        return tiles.reshape(g, g, *tiles.shape[1:])
+
+    @staticmethod
+    def rgb_tiles(tiles, **kwargs) -> np.ndarray:
+        """Compose manifold tiles with 3 channels into one RGB image (see :func:`rgb_tiles`)."""
+        return rgb_tiles(tiles, **kwargs)
+
+    @torch.inference_mode()
+    def reconstruction_error(self, stack, *, batch: int = 1024) -> np.ndarray:
+        """Mean squared error (normalised units) of each window's reconstruction.
+
+        Windows are encoded to their posterior means and decoded at the inferred pose.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(ny, nx)`` with NaN at the border (or ``(n,)`` for given windows).
+        """
+        self._check_fitted()
+        win = self._windows(stack, fitted=True, device=module_device(self.module_))
+        errs = []
+        for _, xb in win.batches(batch):
+            mu, _ = self.module_.encoder(xb)
+            xh = self.module_.decode(*self.module_.split(mu))
+            errs.append((xh - xb).pow(2).mean(dim=(1, 2, 3)).float().cpu())
+        return win.to_map(torch.cat(errs))
+
+
+def module_n_pose(module) -> int:
+    """Number of pose latents (1: angle, 3: angle and shift) of an rVAE network."""
+    return int(module.n_pose)
+
+
+def rgb_tiles(tiles, *, channels=(0, 1, 2), gap: int = 1, normalize: str = "channel",
+              background: float = 1.0) -> np.ndarray:
+    """Compose a grid of 3-channel tiles into one RGB image.
+
+    Parameters
+    ----------
+    tiles : array_like, shape (g1, g2, C, w, w)
+        E.g. the output of :meth:`MultichannelRVAE.manifold`.
+    channels : sequence of 3 int
+        Channels shown as red, green and blue.
+    gap : int
+        Pixels between tiles (filled with ``background``).
+    normalize : {"channel", "joint", "none"}
+        Scale each channel to [0, 1] by its own range over all tiles, jointly, or clip only.
+    background : float
+        Gray level of the gaps.
+
+    Returns
+    -------
+    numpy.ndarray, shape (g1 * (w + gap) - gap, g2 * (w + gap) - gap, 3), float32 in [0, 1]
+    """
+    arr = as_float_array(tiles, "tiles", ndim=5)
+    g1, g2, c, h, w = arr.shape
+    ch = [check_int(v, "channel", low=0) for v in channels]
+    if len(ch) != 3:
+        raise ValueError(f"an RGB composite needs exactly 3 channels, got channels={channels}")
+    if max(ch) >= c:
+        raise ValueError(f"the tiles have {c} channel(s); choose 3 of them with channels=...")
+    gap = check_int(gap, "gap", low=0)
+    check_choice(normalize, "normalize", ("channel", "joint", "none"))
+    rgb = arr[:, :, ch]                                   # (g1, g2, 3, h, w)
+    check_finite(rgb, "tiles")
+    if normalize == "channel":
+        lo = rgb.min(axis=(0, 1, 3, 4), keepdims=True)
+        hi = rgb.max(axis=(0, 1, 3, 4), keepdims=True)
+    elif normalize == "joint":
+        lo, hi = rgb.min(), rgb.max()
+    else:
+        lo, hi = 0.0, 1.0
+    span = np.where(np.asarray(hi - lo) > 0, hi - lo, 1.0)
+    rgb = np.clip((rgb - lo) / span, 0.0, 1.0)
+    out = np.full((g1 * (h + gap) - gap, g2 * (w + gap) - gap, 3), background, np.float32)
+    for i in range(g1):
+        for j in range(g2):
+            out[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = (
+                rgb[i, j].transpose(1, 2, 0))
+    return out

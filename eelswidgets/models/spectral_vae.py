@@ -1,0 +1,351 @@
+"""SpectralVAE: a variational autoencoder on the spectra of a spectrum image."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._checks import as_float_array, check_choice, check_finite, check_int, check_mask
+from ..spectrum_image import SpectrumImage
+from ._layers import (
+    check_hidden,
+    check_nonneg_float,
+    check_sigma,
+    gaussian_nll,
+    kl_normal,
+    mlp,
+    module_device,
+    reparameterize,
+)
+from .base import BaseModel
+
+__all__ = ["SpectralVAE"]
+
+_NORMALIZE = ("global", "channel")
+_LOG_SIGMA_MIN = math.log(1e-4)
+
+
+class _SpectralVAENet(nn.Module):
+    """Fully connected encoder/decoder on normalised spectra."""
+
+    def __init__(self, n_energy: int, latent_dim: int, hidden: tuple[int, ...],
+                 sigma: float | None):
+        super().__init__()
+        self.n_energy = n_energy
+        self.encoder = mlp((n_energy, *hidden), last_activation=True)
+        self.mu = nn.Linear(hidden[-1], latent_dim)
+        self.logvar = nn.Linear(hidden[-1], latent_dim)
+        self.decoder = mlp((latent_dim, *hidden[::-1], n_energy))
+        init = math.log(0.1 if sigma is None else sigma)
+        if sigma is None:
+            self.log_sigma = nn.Parameter(torch.tensor(init))
+        else:
+            self.register_buffer("log_sigma", torch.tensor(init))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)
+        return self.mu(h), self.logvar(h).clamp(-12.0, 8.0)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+
+class SpectralVAE(BaseModel):
+    """Variational autoencoder on spectra: ``latent_dim`` latents per pixel.
+
+    The encoder maps each (normalised) spectrum to a Gaussian posterior over ``latent_dim``
+    latent variables; the decoder maps a latent point back to a spectrum. The likelihood is
+    Gaussian: the reconstruction term is the squared error divided by ``2 sigma**2`` (plus
+    ``n_energy * log(sigma)``), with ``sigma`` learned (default) or fixed; ``kl_weight``
+    scales the KL divergence from the standard normal prior (``kl_weight=1``: the plain VAE
+    evidence lower bound; smaller values give sharper reconstructions, larger values a
+    smoother latent space).
+
+    Normalisation (constants stored in ``state_`` and undone by :meth:`decode` and
+    :meth:`reconstruct`):
+
+    - ``"global"`` (default): every spectrum is divided by the largest absolute value of the
+      training cube, so intensities keep their relative scale (the latents see both the shape
+      and the strength of the signal);
+    - ``"channel"``: each energy channel is standardised (minus its mean, divided by its
+      standard deviation over the training pixels).
+
+    To model spectral *shape* only, normalise the spectrum image first
+    (``si.normalize("area")``).
+
+    Parameters
+    ----------
+    latent_dim : int
+        Number of latent variables (>= 1; the paper uses 2).
+    hidden : sequence of int
+        Widths of the hidden layers of the encoder (the decoder mirrors them).
+    kl_weight : float
+        Weight of the KL term (>= 0).
+    sigma : float, optional
+        Fixed noise level of the Gaussian likelihood in normalised units; None learns it.
+    normalize : {"global", "channel"}
+        Normalisation of the spectra (see above).
+    epochs, batch_size, lr, seed, device, val_fraction, patience
+        Training options of the shared :class:`~eelswidgets.models.trainer.Trainer`.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network.
+    history_ : dict
+        Training history (per-epoch ``loss``, ``val_loss``, ``seconds``...).
+    state_ : dict
+        ``n_energy``, ``energy`` (the axis fitted on), ``offset`` and ``scale`` (the
+        normalisation: ``normalised = (counts - offset) * scale``), ``n_train``.
+
+    Examples
+    --------
+    >>> import eelswidgets as ew
+    >>> si = ew.datasets.nanowires(seed=0)
+    >>> vae = ew.SpectralVAE(latent_dim=2, epochs=30, seed=0).fit(si, progress=False)
+    >>> vae.encode(si).shape
+    (64, 80, 2)
+    """
+
+    def __init__(self, *, latent_dim: int = 2, hidden=(256, 128), kl_weight: float = 1.0,
+                 sigma: float | None = None, normalize: str = "global", epochs: int = 30,
+                 batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                 device: str = "auto", val_fraction: float = 0.0,
+                 patience: int | None = None):
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.kl_weight = kl_weight
+        self.sigma = sigma
+        self.normalize = normalize
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        self.val_fraction = val_fraction
+        self.patience = patience
+
+    # ------------------------------------------------------------------ helpers
+    def _validate_params(self) -> None:
+        check_int(self.latent_dim, "latent_dim", low=1)
+        check_hidden(self.hidden)
+        check_nonneg_float(self.kl_weight, "kl_weight")
+        check_sigma(self.sigma)
+        check_choice(self.normalize, "normalize", _NORMALIZE)
+
+    def _build_module(self) -> nn.Module:
+        return _SpectralVAENet(int(self.state_["n_energy"]), check_int(self.latent_dim,
+                               "latent_dim", low=1), check_hidden(self.hidden),
+                               check_sigma(self.sigma))
+
+    @staticmethod
+    def _spectra_of(data, name: str = "si") -> tuple[np.ndarray, np.ndarray | None,
+                                                     np.ndarray, tuple[int, ...]]:
+        """Return (spectra (n, ne) float32 of valid pixels, energy or None, valid, lead shape).
+
+        ``valid`` has the leading shape of ``data`` (pixels) and marks the rows returned.
+        """
+        if isinstance(data, SpectrumImage):
+            valid = data.valid
+            return data.data[valid], data.energy, valid, data.data.shape[:2]
+        arr = as_float_array(data, name, dtype=np.float32, copy=False)
+        if arr.ndim < 2:
+            raise ValueError(f"{name} must be a SpectrumImage or an array of spectra "
+                             f"(..., n_energy), got shape {arr.shape}")
+        lead = arr.shape[:-1]
+        valid = np.all(np.isfinite(arr), axis=-1)
+        if not valid.any():
+            raise ValueError(f"{name} has no finite spectrum")
+        return arr[valid], None, valid, lead
+
+    def _normalise(self, spectra: np.ndarray) -> np.ndarray:
+        st = self.state_
+        return ((spectra - np.asarray(st["offset"], np.float32))
+                * np.asarray(st["scale"], np.float32)).astype(np.float32, copy=False)
+
+    def _denormalise(self, x: np.ndarray) -> np.ndarray:
+        st = self.state_
+        return x / np.asarray(st["scale"], np.float32) + np.asarray(st["offset"], np.float32)
+
+    def _check_energy(self, spectra: np.ndarray, energy: np.ndarray | None) -> None:
+        ne = int(self.state_["n_energy"])
+        if spectra.shape[-1] != ne:
+            raise ValueError(f"this SpectralVAE was fitted on spectra of {ne} energy channels "
+                             f"but got {spectra.shape[-1]}; crop/bin the data the same way "
+                             f"as for fit (e.g. si.crop_energy(...))")
+        ref = self.state_.get("energy")
+        if energy is not None and ref is not None:
+            ref = np.asarray(ref, dtype=np.float64)
+            step = abs(float(ref[-1] - ref[0])) / max(ne - 1, 1) if ne > 1 else 0.0
+            if step and np.max(np.abs(ref - energy)) > 0.5 * step:
+                warnings.warn("the energy axis differs from the one the model was fitted "
+                              "on by more than half a channel; the latents may be "
+                              "meaningless", UserWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, si, *, mask=None, progress="auto", callbacks=()) -> SpectralVAE:
+        """Train on the spectra of ``si`` (its valid pixels, optionally only ``mask``).
+
+        Parameters
+        ----------
+        si : SpectrumImage or array_like (..., n_energy)
+            The spectra. An array's non-finite spectra are skipped.
+        mask : array_like of bool, shape (ny, nx), optional
+            Train only on these pixels (SpectrumImage input).
+        progress : {"auto", True, False}
+            Progress display (see :class:`~eelswidgets.models.trainer.Trainer`).
+        callbacks : sequence
+            Trainer callbacks (e.g. a live training monitor).
+
+        Returns
+        -------
+        SpectralVAE
+            ``self``.
+        """
+        self._validate_params()
+        spectra, energy, valid, lead = self._spectra_of(si)
+        if mask is not None:
+            if not isinstance(si, SpectrumImage):
+                raise ValueError("mask is only supported with a SpectrumImage")
+            m = check_mask(mask, lead, "mask")
+            keep = m[valid]
+            if not keep.any():
+                raise ValueError("mask selects no valid pixel; nothing to train on")
+            spectra = spectra[keep]
+        check_finite(spectra, "spectra")
+        ne = spectra.shape[-1]
+        if ne < 2:
+            raise ValueError(f"spectra need at least 2 energy channels, got {ne}")
+        if spectra.shape[0] < 2:
+            raise ValueError("at least 2 spectra are needed to train")
+        if self.normalize == "global":
+            peak = float(np.max(np.abs(spectra)))
+            if peak == 0:
+                raise ValueError("every spectrum is zero; there is nothing to learn")
+            offset = np.zeros(ne, np.float32)
+            scale = np.full(ne, 1.0 / peak, np.float32)
+        else:
+            mean = spectra.mean(axis=0, dtype=np.float64)
+            std = spectra.std(axis=0, dtype=np.float64)
+            if not np.any(std > 0):
+                raise ValueError("every spectrum is identical; there is nothing to learn")
+            std[std == 0] = 1.0
+            offset, scale = mean.astype(np.float32), (1.0 / std).astype(np.float32)
+        self.state_ = {
+            "n_energy": int(ne),
+            "energy": (np.asarray(energy, np.float64) if energy is not None
+                       else np.arange(ne, dtype=np.float64)),
+            "offset": offset,
+            "scale": scale,
+            "n_train": int(spectra.shape[0]),
+        }
+        x = torch.from_numpy(self._normalise(spectra))
+        kl_weight = float(self.kl_weight)
+
+        def loss_fn(module, batch):
+            xb = batch[0]
+            mu, logvar = module.encode(xb)
+            xh = module.decode(reparameterize(mu, logvar))
+            log_sigma = module.log_sigma.clamp(min=_LOG_SIGMA_MIN)
+            loss = gaussian_nll(xb, xh, log_sigma) + kl_weight * kl_normal(mu, logvar)
+            return loss.mean() / module.n_energy
+
+        return self._train((x,), loss_fn, callbacks=callbacks, progress=progress)
+
+    # ------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def _apply(self, x: np.ndarray, fn, batch: int = 8192) -> np.ndarray:
+        dev = module_device(self.module_)
+        outs = []
+        for start in range(0, x.shape[0], batch):
+            xb = torch.from_numpy(x[start:start + batch]).to(dev)
+            outs.append(fn(xb).float().cpu())
+        return torch.cat(outs).numpy() if outs else np.zeros((0,), np.float32)
+
+    def encode(self, si, *, return_logvar: bool = False):
+        """Latent means of every spectrum.
+
+        Parameters
+        ----------
+        si : SpectrumImage or array_like (..., n_energy)
+            Spectra with the energy length the model was fitted on.
+        return_logvar : bool
+            Also return the posterior log-variances.
+
+        Returns
+        -------
+        numpy.ndarray, shape (ny, nx, latent_dim) (or ``(..., latent_dim)``)
+            float32, NaN at invalid pixels (``si.valid`` False / non-finite spectra).
+            With ``return_logvar``, a tuple ``(mean, logvar)``.
+        """
+        self._check_fitted()
+        spectra, energy, valid, lead = self._spectra_of(si)
+        self._check_energy(spectra, energy)
+        x = self._normalise(spectra)
+        d = int(self.latent_dim)
+        enc = self._apply(x, lambda t: torch.cat(self.module_.encode(t), dim=1))
+        mean = np.full((*lead, d), np.nan, np.float32)
+        mean[valid] = enc[:, :d]
+        if not return_logvar:
+            return mean
+        logvar = np.full((*lead, d), np.nan, np.float32)
+        logvar[valid] = enc[:, d:]
+        return mean, logvar
+
+    def decode(self, z) -> np.ndarray:
+        """Spectra (in the units of the training data) decoded from latent points.
+
+        Parameters
+        ----------
+        z : array_like, shape (..., latent_dim)
+
+        Returns
+        -------
+        numpy.ndarray, shape (..., n_energy), float32
+        """
+        self._check_fitted()
+        arr = as_float_array(z, "z", dtype=np.float32)
+        d = int(self.latent_dim)
+        if arr.ndim == 0 or arr.shape[-1] != d:
+            raise ValueError(f"z must have shape (..., {d}) (latent_dim={d}), got {arr.shape}")
+        check_finite(arr, "z")
+        lead = arr.shape[:-1]
+        out = self._apply(arr.reshape(-1, d), self.module_.decode)
+        return self._denormalise(out).reshape(*lead, -1).astype(np.float32, copy=False)
+
+    def reconstruct(self, si: SpectrumImage) -> SpectrumImage:
+        """Denoised spectrum image: every spectrum encoded (posterior mean) and decoded.
+
+        Returns
+        -------
+        SpectrumImage
+            Same energy axis, HAADF, pixel size, truth; spectra in the input's units; NaN and
+            ``valid`` False where the input is invalid.
+        """
+        self._check_fitted()
+        if not isinstance(si, SpectrumImage):
+            raise TypeError(f"reconstruct needs a SpectrumImage, got {type(si).__name__}; "
+                            f"for plain arrays use decode(encode(x))")
+        spectra, energy, valid, _lead = self._spectra_of(si)
+        self._check_energy(spectra, energy)
+        x = self._normalise(spectra)
+        rec = self._denormalise(self._apply(x, lambda t: self.module_.decode(
+            self.module_.encode(t)[0])))
+        cube = np.full(si.shape, np.nan, np.float32)
+        cube[valid] = rec
+        meta = dict(si.metadata)
+        meta["processing"] = [*list(meta.get("processing", [])),
+                              f"SpectralVAE(latent_dim={self.latent_dim}).reconstruct"]
+        name = f"{si.name} (VAE reconstruction)" if si.name else "VAE reconstruction"
+        return si.replace(data=cube, metadata=meta, name=name)
+
+    def _state_from_file(self, state):
+        state = dict(state)
+        for key in ("energy", "offset", "scale"):
+            if key in state:
+                state[key] = np.asarray(state[key])
+        return state

@@ -1,0 +1,268 @@
+"""Shared machinery of the explorers: the Selection wiring and a read-only cube accessor.
+
+Wiring (see :class:`Explorer`):
+
+- ``pixel`` of every image view and ``selection`` (the selected pixel indices) of every image
+  view and latent scatter are tied to the explorer's :class:`~.selection.Selection` with
+  front-end links (``ipywidgets.jslink``): a click or a brush updates every view in the browser
+  without a trip through the kernel;
+- Python observers on the Selection compute what needs the data (the spectrum at the pixel,
+  the mean spectrum of the selection, an energy-filtered image) and send only that.
+
+:class:`CubeAccess` reads a cube without copying it, so a cube far too large to send (or to
+copy: a memory map) is explored through the few values each view needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import ipywidgets as widgets
+import numpy as np
+
+from ..spectrum_image import SpectrumImage
+from .selection import Selection
+
+__all__ = ["CubeAccess", "Explorer"]
+
+
+class CubeAccess:
+    """Read-only, copy-free access to a spectrum image's cube.
+
+    Accepts a :class:`~eelswidgets.SpectrumImage` or any object with ``data`` (a 3-D array
+    such as a ``numpy.memmap`` or a broadcast view, never copied) and ``energy`` attributes and
+    optionally ``haadf``, ``valid``, ``pixel_size``, ``pixel_unit`` and ``name``.
+
+    Parameters
+    ----------
+    si : SpectrumImage or object
+        The spectrum image.
+    name : str
+        Name used in error messages.
+    """
+
+    def __init__(self, si, name: str = "si"):
+        if isinstance(si, SpectrumImage):
+            data, energy, haadf, valid = si.data, si.energy, si.haadf, si.valid
+            self.pixel_size, self.pixel_unit, self.name = si.pixel_size, si.pixel_unit, si.name
+        elif hasattr(si, "data") and hasattr(si, "energy"):
+            data, energy = si.data, si.energy
+            haadf, valid = getattr(si, "haadf", None), getattr(si, "valid", None)
+            self.pixel_size = float(getattr(si, "pixel_size", 1.0))
+            self.pixel_unit = str(getattr(si, "pixel_unit", "px"))
+            self.name = str(getattr(si, "name", ""))
+        else:
+            raise TypeError(f"{name} must be a SpectrumImage (or an object with .data of shape "
+                            f"(ny, nx, ne) and .energy), got {type(si).__name__}")
+        if not isinstance(data, np.ndarray) or data.ndim != 3:
+            raise ValueError(f"{name}.data must be a 3-D array (ny, nx, ne), got "
+                             f"{getattr(data, 'shape', type(data).__name__)}")
+        if not np.issubdtype(data.dtype, np.number):
+            raise TypeError(f"{name}.data must hold numbers, got dtype {data.dtype}")
+        energy = np.asarray(energy, dtype=np.float64)
+        if energy.shape != (data.shape[2],):
+            raise ValueError(f"{name}.energy has shape {energy.shape} but the cube has "
+                             f"{data.shape[2]} energy channels")
+        self.data = data
+        self.energy = energy
+        self.ny, self.nx, self.ne = data.shape
+        if haadf is not None:
+            haadf = np.asarray(haadf)
+            if haadf.shape != (self.ny, self.nx):
+                raise ValueError(f"{name}.haadf has shape {haadf.shape} but the cube has "
+                                 f"{self.ny}x{self.nx} pixels")
+        self.haadf = haadf
+        if valid is None:
+            valid = np.ones((self.ny, self.nx), bool)
+        self.valid = np.asarray(valid, dtype=bool)
+        if self.valid.shape != (self.ny, self.nx):
+            raise ValueError(f"{name}.valid has shape {self.valid.shape} but the cube has "
+                             f"{self.ny}x{self.nx} pixels")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Image shape ``(ny, nx)``."""
+        return self.ny, self.nx
+
+    def spectrum(self, y: int, x: int) -> np.ndarray:
+        """The spectrum at ``(y, x)`` as a new float32 array (NaN at an invalid pixel)."""
+        out = np.array(self.data[int(y), int(x)], dtype=np.float32)
+        if not self.valid[int(y), int(x)]:
+            out[:] = np.nan
+        return out
+
+    def mean_spectrum(self, indices: np.ndarray, *, chunk: int = 8192) -> np.ndarray | None:
+        """Mean spectrum of the valid pixels among the flat ``indices`` (None if none)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size:
+            idx = idx[self.valid.reshape(-1)[idx]]
+        if idx.size == 0:
+            return None
+        acc = np.zeros(self.ne, np.float64)
+        ys, xs = np.divmod(idx, self.nx)
+        for s in range(0, idx.size, chunk):  # gathers only the selected spectra, by chunks
+            acc += self.data[ys[s:s + chunk], xs[s:s + chunk]].sum(axis=0, dtype=np.float64)
+        return (acc / idx.size).astype(np.float32)
+
+    def energy_slice(self, lo: float, hi: float) -> slice:
+        """Channels with ``lo <= E <= hi`` (at least the channel nearest to the span)."""
+        lo, hi = sorted((float(lo), float(hi)))
+        i0 = int(np.searchsorted(self.energy, lo, side="left"))
+        i1 = int(np.searchsorted(self.energy, hi, side="right"))
+        if i1 <= i0:  # a span narrower than one channel: take the nearest channel
+            i0 = int(np.clip(np.argmin(np.abs(self.energy - 0.5 * (lo + hi))), 0, self.ne - 1))
+            i1 = i0 + 1
+        return slice(i0, i1)
+
+    def energy_image(self, lo: float, hi: float, *, rows: int = 64) -> np.ndarray:
+        """Sum over ``lo <= E <= hi`` at every pixel, ``(ny, nx)`` float32, NaN if invalid."""
+        sl = self.energy_slice(lo, hi)
+        out = np.empty((self.ny, self.nx), np.float32)
+        for y0 in range(0, self.ny, rows):  # row blocks keep temporaries small (memory maps)
+            out[y0:y0 + rows] = self.data[y0:y0 + rows, :, sl].sum(axis=-1, dtype=np.float64)
+        out[~self.valid] = np.nan
+        return out
+
+    def default_image(self) -> tuple[np.ndarray, str]:
+        """The HAADF image if there is one, else the total intensity; with a title."""
+        if self.haadf is not None:
+            return np.asarray(self.haadf, dtype=np.float32), "HAADF"
+        return self.energy_image(self.energy[0], self.energy[-1]), "total intensity"
+
+
+class Explorer(widgets.VBox):
+    """Base class of the explorers: a layout of views sharing one :class:`Selection`.
+
+    Subclasses build their views, call :meth:`_tie_pixel` / :meth:`_tie_indices` for the
+    views that show the current pixel / the selected pixels, register Python reactions with
+    :meth:`_react`, then call :meth:`_attach` once.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image shape ``(ny, nx)`` every view of the explorer refers to.
+    children : sequence of widgets
+        The layout.
+    selection : Selection, optional
+        Share an existing selection (same shape) instead of making a new one.
+    """
+
+    def __init__(self, shape, children=(), *, selection: Selection | None = None, **kwargs):
+        super().__init__(list(children), **kwargs)
+        self.add_class("ew-explorer")
+        self._shape = (int(shape[0]), int(shape[1]))
+        self._pixel_views: list[tuple[widgets.Widget, str]] = []
+        self._index_views: list[tuple[widgets.Widget, str]] = []
+        self._reactions: list[tuple[tuple[str, ...], Callable]] = []
+        self._jslinks: list[widgets.Link] = []
+        self._observers: list[tuple[list[str], _Reaction]] = []
+        self._selection: Selection | None = None
+        self._initial_selection = selection
+
+    # ------------------------------------------------------------------ public
+    @property
+    def selection(self) -> Selection:
+        """The :class:`Selection` shared by every view (and by linked explorers)."""
+        return self._selection
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Image shape ``(ny, nx)``."""
+        return self._shape
+
+    def use_selection(self, selection: Selection) -> None:
+        """Tie every view of this explorer to ``selection`` (see :func:`link`).
+
+        Raises
+        ------
+        ValueError
+            If the selection refers to an image of another shape.
+        """
+        if not isinstance(selection, Selection):
+            raise TypeError(f"selection must be a Selection, got {type(selection).__name__}")
+        if tuple(selection.shape) != self._shape:
+            raise ValueError(f"cannot share a selection of an image of shape "
+                             f"{tuple(selection.shape)} with an explorer of shape "
+                             f"{self._shape}; crop or bin the data so the images match")
+        if selection is self._selection:
+            return
+        self._detach()
+        self._wire(selection)
+
+    def close(self) -> None:
+        """Close the explorer's widgets and the links it created."""
+        self._detach()
+        if hasattr(self, "_shape"):
+            for child in list(self._all_widgets()):
+                child.close()
+        super().close()
+
+    # ------------------------------------------------------------------ for subclasses
+    def _tie_pixel(self, view: widgets.Widget, trait: str = "pixel") -> None:
+        self._pixel_views.append((view, trait))
+
+    def _tie_indices(self, view: widgets.Widget, trait: str = "selection") -> None:
+        self._index_views.append((view, trait))
+
+    def _react(self, names: str | Iterable[str], fn: Callable[[], None]) -> None:
+        names = (names,) if isinstance(names, str) else tuple(names)
+        self._reactions.append((names, fn))
+
+    def _attach(self, **initial) -> None:
+        sel = self._initial_selection
+        self._initial_selection = None
+        if sel is None:
+            sel = Selection(self._shape)
+        for name, value in initial.items():  # before the reactions first run
+            if value is not None:
+                setattr(sel, name, value)
+        self.use_selection(sel)
+
+    # ------------------------------------------------------------------ wiring
+    def _wire(self, sel: Selection) -> None:
+        self._selection = sel
+        for view, trait in self._pixel_views:
+            setattr(view, trait, list(sel.pixel))  # Python side in step before the link
+            self._jslinks.append(widgets.jslink((sel, "pixel"), (view, trait)))
+        for view, trait in self._index_views:
+            setattr(view, trait, sel.indices)
+            self._jslinks.append(widgets.jslink((sel, "indices"), (view, trait)))
+        for names, fn in self._reactions:
+            handler = _Reaction(fn)
+            sel.observe(handler, names=list(names))
+            self._observers.append((list(names), handler))
+        for _names, fn in self._reactions:
+            fn()
+
+    def _detach(self) -> None:
+        for lk in getattr(self, "_jslinks", ()):
+            lk.unlink()
+        sel = getattr(self, "_selection", None)
+        if sel is not None:
+            for names, handler in self._observers:
+                sel.unobserve(handler, names=names)
+        if hasattr(self, "_jslinks"):
+            self._jslinks.clear()
+            self._observers.clear()
+            self._selection = None
+
+    def _all_widgets(self):
+        seen = set()
+        stack = list(self.children)
+        while stack:
+            w = stack.pop()
+            if id(w) in seen:
+                continue
+            seen.add(id(w))
+            yield w
+            stack.extend(getattr(w, "children", ()))
+
+
+class _Reaction:
+    """An observer calling ``fn()`` (no argument), recognisable for unobserve."""
+
+    def __init__(self, fn: Callable[[], None]):
+        self.fn = fn
+
+    def __call__(self, change) -> None:
+        self.fn()

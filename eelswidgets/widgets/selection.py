@@ -1,0 +1,193 @@
+"""The one selection state shared by every view of an explorer (and by linked explorers).
+
+A :class:`Selection` holds the *current pixel* ``(y, x)``, the *selected pixels* as sorted,
+unique flat indices ``y * nx + x`` (int32) and the *energy range* ``(lo, hi)`` in eV (or None).
+
+It is a tiny widget without a view: its model lives in the front end too, so views are tied to
+it with front-end links (``jslink``). A click on one image moves the crosshair on every other
+image without a trip through the kernel; Python observers on the selection only compute what
+needs data (the spectrum at the pixel, the mean spectrum of the selected pixels, an
+energy-filtered image).
+"""
+
+from __future__ import annotations
+
+import anywidget
+import numpy as np
+import traitlets
+
+from ._codec import array_serialization
+
+__all__ = ["Selection", "as_indices"]
+
+
+def as_indices(value, shape: tuple[int, int], name: str = "indices") -> np.ndarray:
+    """Turn a pixel selection into sorted, unique flat indices (int32).
+
+    Parameters
+    ----------
+    value : array_like or None
+        Flat pixel indices ``y * nx + x`` (any integer dtype, any order, repeats allowed), a
+        boolean mask of shape ``(ny, nx)``, or None / an empty sequence for "nothing selected".
+    shape : (int, int)
+        The image shape ``(ny, nx)``.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new 1-D int32 array (never a view of ``value``).
+
+    Raises
+    ------
+    TypeError
+        For a non-integer, non-boolean array.
+    ValueError
+        For a mask of the wrong shape or indices outside the image.
+    """
+    ny, nx = shape
+    if value is None:
+        return _frozen(np.zeros(0, np.int32))
+    arr = np.asarray(value)
+    if arr.dtype == bool:
+        if arr.shape != (ny, nx):
+            raise ValueError(f"{name}: a boolean mask must have the image shape {(ny, nx)}, "
+                             f"got {arr.shape}")
+        return _frozen(np.flatnonzero(arr))
+    if arr.size == 0:
+        return _frozen(np.zeros(0, np.int32))
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be integer flat pixel indices (y * nx + x) or a boolean "
+                        f"mask of shape {(ny, nx)}, got dtype {arr.dtype}")
+    flat = arr.reshape(-1)
+    lo, hi = int(flat.min()), int(flat.max())
+    if lo < 0 or hi >= ny * nx:
+        raise ValueError(f"{name} must lie in [0, {ny * nx}) for an image of {ny}x{nx} pixels, "
+                         f"got values from {lo} to {hi}")
+    return _frozen(np.unique(flat))
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    out = np.ascontiguousarray(arr, dtype=np.int32)
+    out.flags.writeable = False  # in-place edits would not reach the browser: assign instead
+    return out
+
+
+class Selection(anywidget.AnyWidget):
+    """Current pixel, selected pixels and energy range, shared by linked views.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image shape ``(ny, nx)`` the pixel coordinates refer to.
+    pixel : (int, int), optional
+        Initial current pixel ``(y, x)``; default the image centre.
+
+    Attributes
+    ----------
+    pixel : list of int
+        The current pixel ``[y, x]`` (assign a tuple or list).
+    indices : numpy.ndarray
+        Selected pixels as sorted unique flat indices ``y * nx + x`` (int32; empty when nothing
+        is selected). Assign flat indices in any order or a boolean ``(ny, nx)`` mask.
+    energy_range : list of float or None
+        ``[lo, hi]`` in eV, or None.
+    shape : tuple of int
+        ``(ny, nx)`` (fixed).
+
+    Examples
+    --------
+    >>> sel = Selection((4, 5))
+    >>> sel.pixel = (1, 2)
+    >>> sel.indices = [7, 3, 3]
+    >>> sel.indices.tolist(), sel.mask().sum()
+    ([3, 7], 2)
+    """
+
+    # a model without a view: the front end only needs it to relay linked traits
+    _esm = "export default {};"
+
+    pixel = traitlets.List(traitlets.Int(), default_value=[0, 0], minlen=2,
+                           maxlen=2).tag(sync=True)
+    indices = traitlets.Any(np.zeros(0, np.int32)).tag(sync=True, **array_serialization)
+    energy_range = traitlets.List(traitlets.Float(), default_value=None, allow_none=True,
+                                  minlen=2, maxlen=2).tag(sync=True)
+    shape = traitlets.Tuple(traitlets.Int(), traitlets.Int()).tag(sync=True)
+
+    def __init__(self, shape, *, pixel=None, **kwargs):
+        shp = _check_shape(shape)
+        super().__init__(shape=shp, **kwargs)
+        self.pixel = (shp[0] // 2, shp[1] // 2) if pixel is None else pixel
+
+    # ------------------------------------------------------------------ validation
+    @traitlets.validate("shape")
+    def _valid_shape(self, proposal):
+        new = _check_shape(proposal["value"])
+        old = getattr(self, "_fixed_shape", None)
+        if old is not None and new != old:
+            raise ValueError(f"the shape of a Selection is fixed at {old}; make a new "
+                             f"Selection for an image of shape {new}")
+        self._fixed_shape = new
+        return new
+
+    @traitlets.validate("pixel")
+    def _valid_pixel(self, proposal):
+        value = list(proposal["value"])
+        ny, nx = self.shape
+        y, x = (int(v) for v in value)
+        if not (0 <= y < ny and 0 <= x < nx):
+            raise ValueError(f"pixel {tuple(value)} lies outside the image of {ny}x{nx} pixels; "
+                             f"use 0 <= y < {ny} and 0 <= x < {nx}")
+        return [y, x]
+
+    @traitlets.validate("indices")
+    def _valid_indices(self, proposal):
+        return as_indices(proposal["value"], self.shape)
+
+    @traitlets.validate("energy_range")
+    def _valid_energy_range(self, proposal):
+        value = proposal["value"]
+        if value is None:
+            return None
+        lo, hi = (float(v) for v in value)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"energy_range must be finite, got {value!r}")
+        if hi < lo:
+            lo, hi = hi, lo
+        return [lo, hi]
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def flat_pixel(self) -> int:
+        """The current pixel as a flat index ``y * nx + x``."""
+        return int(self.pixel[0] * self.shape[1] + self.pixel[1])
+
+    def mask(self) -> np.ndarray:
+        """The selected pixels as a new boolean ``(ny, nx)`` mask."""
+        m = np.zeros(self.shape[0] * self.shape[1], bool)
+        m[self.indices] = True
+        return m.reshape(self.shape)
+
+    def clear(self) -> None:
+        """Select no pixel and no energy range (the current pixel stays)."""
+        with self.hold_sync():
+            self.indices = np.zeros(0, np.int32)
+            self.energy_range = None
+
+    def __repr__(self) -> str:
+        er = "None" if self.energy_range is None else \
+            f"({self.energy_range[0]:.4g}, {self.energy_range[1]:.4g}) eV"
+        return (f"Selection(shape={self.shape}, pixel={tuple(self.pixel)}, "
+                f"{self.indices.size} selected, energy_range={er})")
+
+
+def _check_shape(shape) -> tuple[int, int]:
+    try:
+        ny, nx = (int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"shape must be a pair (ny, nx) of positive integers, got {shape!r}"
+                        ) from None
+    if ny < 1 or nx < 1:
+        raise ValueError(f"shape must be a pair of positive integers, got {shape!r}")
+    return ny, nx
