@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 
+from ._progress import register_progress_factory as _register_progress_factory
 from ._version import __version__
 from .spectrum_image import SpectrumImage
 
@@ -51,3 +52,17 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(__all__)
+
+
+def _notebook_training_monitor(trainer):
+    """Show the live TrainingMonitor for ``fit(progress="auto")`` in a notebook.
+
+    The package root wires the layers together: the trainer only knows the registry in
+    ``_progress``; the widgets are imported the first time a model trains in a notebook.
+    """
+    from .widgets.training_monitor import progress_factory
+
+    return progress_factory(trainer)
+
+
+_register_progress_factory(_notebook_training_monitor)

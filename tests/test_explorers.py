@@ -327,14 +327,15 @@ def test_im2spec_explorer():
 def test_training_monitor_as_callback_and_stop():
     import torch
 
-    from eelswidgets.models.trainer import _PROGRESS_FACTORIES, Trainer
+    from eelswidgets._progress import progress_factories
+    from eelswidgets.models.trainer import Trainer
     from eelswidgets.widgets.training_monitor import (
         TrainingMonitor,
         _on_click_while_busy,
         progress_factory,
     )
 
-    assert progress_factory in _PROGRESS_FACTORIES  # registered by importing the widgets
+    assert progress_factories()[0] is progress_factory  # registered by importing the widgets
     torch.manual_seed(0)
     x = torch.randn(64, 3)
     net = torch.nn.Linear(3, 3)

@@ -251,7 +251,9 @@ def test_progress_hook_used_in_notebook(monkeypatch):
         made.append(Live())
         return made[-1]
 
-    monkeypatch.setattr(tr, "_PROGRESS_FACTORIES", [])
+    from eelswidgets import _progress
+
+    monkeypatch.setattr(_progress, "_FACTORIES", [])
     tr.register_progress_factory(factory)
     monkeypatch.setattr(tr, "_in_notebook", lambda: True)
     x, y = _regression(64)
@@ -261,7 +263,7 @@ def test_progress_hook_used_in_notebook(monkeypatch):
     assert isinstance(tr._progress_callback("auto", None), tr._TqdmProgress)
     assert tr._progress_callback(False, None) is None
     tr.register_progress_factory(None)
-    assert tr._PROGRESS_FACTORIES == []
+    assert _progress.progress_factories() == []
 
 
 def test_tqdm_progress_runs(capsys):
@@ -311,3 +313,21 @@ def test_not_fitted_error_and_fit_sets_attributes():
     m._check_fitted()
     assert m.history_["epochs_run"] == 2 and not m.module_.training
     assert m._trainer is None
+
+
+def test_package_root_shows_the_monitor_in_a_notebook_without_importing_widgets():
+    """``import eelswidgets`` alone wires fit(progress="auto") to the TrainingMonitor."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, eelswidgets as ew\n"
+        "from eelswidgets._progress import progress_factories\n"
+        "assert 'torch' not in sys.modules and 'eelswidgets.widgets' not in sys.modules\n"
+        "cb = progress_factories()[0](None)\n"
+        "from eelswidgets.widgets import TrainingMonitor\n"
+        "assert isinstance(cb, TrainingMonitor)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr

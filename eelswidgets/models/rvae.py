@@ -342,7 +342,7 @@ class MultichannelRVAE(BaseModel):
         def vec(v, name):
             if v is None:
                 return np.zeros(n, np.float32)
-            arr = np.broadcast_to(as_float_array(v, name, ndim=(0, 1)), (n,))
+            arr = np.broadcast_to(as_float_array(v, name, ndim=(0, 1)), (n,)).copy()
             return np.ascontiguousarray(arr)
 
         a, ddx, ddy = vec(angle, "angle"), vec(dx, "dx"), vec(dy, "dy")

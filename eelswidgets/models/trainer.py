@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from .._checks import check_int
+from .._progress import progress_factories, register_progress_factory
 
 __all__ = [
     "LazyBatches",
@@ -144,32 +145,6 @@ def seed_everything(seed: int) -> torch.Generator:
     return gen
 
 
-# progress hook: the widget layer registers a factory that "auto" uses inside a notebook
-_PROGRESS_FACTORIES: list[Callable[[Trainer], Any]] = []
-
-
-def register_progress_factory(factory: Callable[[Trainer], Any] | None) -> None:
-    """Register how ``progress="auto"`` shows training progress inside a notebook.
-
-    This is the hook for a live training widget: ``factory(trainer)`` is called at the start
-    of every :meth:`Trainer.fit` with ``progress="auto"`` when running in a Jupyter kernel and
-    must return a callback object (see the module docstring) or None to fall back to the
-    ``tqdm.auto`` bar. The last registered factory wins. ``register_progress_factory(None)``
-    removes every registered factory.
-
-    Parameters
-    ----------
-    factory : callable or None
-        ``factory(trainer) -> callback | None``.
-    """
-    if factory is None:
-        _PROGRESS_FACTORIES.clear()
-        return
-    if not callable(factory):
-        raise TypeError(f"factory must be callable, got {factory!r}")
-    _PROGRESS_FACTORIES.append(factory)
-
-
 def _in_notebook() -> bool:
     try:
         from IPython import get_ipython
@@ -210,7 +185,7 @@ def _progress_callback(progress, trainer) -> Any | None:
         return None
     if progress == "auto":
         if _in_notebook():
-            for factory in reversed(_PROGRESS_FACTORIES):
+            for factory in progress_factories():
                 cb = factory(trainer)
                 if cb is not None:
                     return cb

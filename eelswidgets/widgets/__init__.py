@@ -47,10 +47,7 @@ def __dir__():
 
 
 def _register_training_monitor() -> None:
-    try:
-        from ..models.trainer import register_progress_factory
-    except ImportError:  # torch missing: nothing to train, nothing to show
-        return
+    from .._progress import register_progress_factory
     from .training_monitor import progress_factory
 
     register_progress_factory(progress_factory)
