@@ -390,7 +390,8 @@ def plot_spectra_at(energy, series: dict, titles: Sequence[str] | None = None, *
     energy : array_like, shape (ne,)
     series : dict of str -> array_like, shape (P, ne)
         One entry per curve kind (e.g. ``{"data": ..., "VAE": ..., "truth": ...}``), each
-        holding the spectra at the same ``P`` locations.
+        holding the spectra at the same ``P`` locations. The first is drawn thin (the data),
+        with three or more the last dashed black (the reference), the others solid.
     titles : sequence of str, optional
         Title of each panel (e.g. the pixel).
     ncols : int
@@ -408,10 +409,18 @@ def plot_spectra_at(energy, series: dict, titles: Sequence[str] | None = None, *
                          f"{ {k: v.shape for k, v in arrs.items()} }")
     n = next(iter(shapes))[0]
     fig, axes = _figure(n, ncols, panel=2.6)
-    styles = [dict(lw=0.7, alpha=0.6), dict(lw=1.5), dict(lw=1.0, ls="--", color="k")]
+    k = len(arrs)
+
+    def style(i):  # first: the data (thin); last of 3+: the reference (dashed black)
+        if i == 0:
+            return dict(lw=0.7, alpha=0.6, color="C0")
+        if i == k - 1 and k >= 3:
+            return dict(lw=1.0, ls="--", color="k")
+        return dict(lw=1.5, color=f"C{i}")
+
     for p, ax in enumerate(axes):
         for i, (name, v) in enumerate(arrs.items()):
-            ax.plot(e, v[p], label=name, **styles[min(i, 2)])
+            ax.plot(e, v[p], label=name, **style(i))
         ax.set_xlabel(xlabel, fontsize=8)
         if titles is not None:
             ax.set_title(titles[p], fontsize=9)

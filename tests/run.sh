@@ -37,6 +37,10 @@ step() {  # step NAME CMD...: run, report, remember failure (pytest's 5 = no tes
 
 step "ruff" "$PY" -m ruff check .
 step "javascript unit tests" node --test --test-reporter=dot js/test/
+# Binder, the way repo2docker builds it: a fresh venv from binder/ alone, then the tour in it
+if [ "${EELSWIDGETS_SKIP_BINDER:-0}" != 1 ]; then
+  step "binder emulation" "$PY" tests/binder_emulation.py
+fi
 step "python tests" "$PY" -m pytest -p no:cacheprovider tests
 shopt -s nullglob
 notebooks=(notebooks/*.ipynb)

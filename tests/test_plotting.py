@@ -98,6 +98,11 @@ def test_spectrum_grid_spectra_at_and_rgb():
     fig = plot_spectra_at(e, {"data": grid[0, :3], "model": grid[1, :3]}, ["a", "b", "c"])
     assert [a.get_title() for a in fig.axes] == ["a", "b", "c"]
     assert all(len(a.lines) == 2 for a in fig.axes)
+    fig = plot_spectra_at(e, {"data": grid[0, :1], "m1": grid[1, :1], "m2": grid[2, :1],
+                              "truth": grid[3, :1]})
+    styles = [(ln.get_linestyle(), ln.get_color()) for ln in fig.axes[0].lines]
+    assert styles[-1] == ("--", "k")                      # the reference: dashed black
+    assert len(set(styles)) == 4                          # every curve distinguishable
     with pytest.raises(ValueError, match="every series"):
         plot_spectra_at(e, {"data": grid[0, :3], "model": grid[1, :2]})
     fig = plot_rgb(np.random.default_rng(0).random((8, 10, 3)), title="rgb", pixel_size=2.0)
