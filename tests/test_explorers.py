@@ -14,6 +14,7 @@ from ipywidgets.widgets import widget as _ipw
 
 import eelswidgets as ew
 from eelswidgets.widgets import Selection, SpectrumImageExplorer, link
+from eelswidgets.widgets._codec import array_to_json
 from eelswidgets.widgets._explorer_base import CubeAccess
 
 
@@ -93,12 +94,33 @@ def test_si_explorer_pixel_selection_energy(si):
 
 def test_views_are_tied_to_the_selection_in_the_front_end(si):
     ex = SpectrumImageExplorer(si)
-    links = {(lk.source[0].model_id, lk.source[1], lk.target[0].model_id, lk.target[1])
-             for lk in ex._jslinks}
-    sid = ex.selection.model_id
+    relay = {e["model"]: (e["pixel"], e["indices"]) for e in ex.selection._relay}
+    assert relay == {f"IPY_MODEL_{v.model_id}": ("pixel", "selection")
+                     for v in (ex.image_view, ex.energy_view)}
+    ex.selection.untie(ex.energy_view)
+    assert ex.selection.tied() == [ex.image_view.model_id]
+    with pytest.raises(ValueError, match="no trait 'nope'"):
+        ex.selection.tie(ex.energy_view, pixel="nope")
+
+
+def test_browser_update_of_the_selection_reaches_tied_views_without_messages(si, monkeypatch):
+    ex = SpectrumImageExplorer(si)
+    assert ex.image_view._tied and ex.energy_view._tied   # their clicks go via the selection
+    sent = []
     for v in (ex.image_view, ex.energy_view):
-        assert (sid, "pixel", v.model_id, "pixel") in links
-        assert (sid, "indices", v.model_id, "selection") in links
+        monkeypatch.setattr(v, "_send", lambda msg, buffers=None, v=v: sent.append((v, msg)))
+    # what the selection's front-end relay sends for a click, then for a rectangle
+    ex.selection.set_state({"pixel": [3, 4]})
+    ex.selection.set_state({"indices": array_to_json(np.array([9, 5], np.int32))})
+    assert ex.image_view.pixel == ex.energy_view.pixel == [3, 4]
+    for v in (ex.image_view, ex.energy_view):
+        np.testing.assert_array_equal(v.selection, [5, 9])
+    np.testing.assert_array_equal(ex.spectrum_view.lines["data"].y, si.data[3, 4])
+    assert sent == []                     # the browser shows them already: nothing goes back
+    ex.selection.untie(ex.energy_view)
+    assert not ex.energy_view._tied
+    ex.selection.set_state({"pixel": [5, 6]})
+    assert ex.image_view.pixel == [5, 6] and ex.energy_view.pixel == [3, 4]
 
 
 def test_link_shares_one_selection(si):
@@ -110,7 +132,8 @@ def test_link_shares_one_selection(si):
     np.testing.assert_array_equal(b.spectrum_view.lines["data"].y,
                                   si.crop_energy(0.5, 2.0).data[10, 11])
     # b's views are now linked to the shared selection, not to its old one
-    assert {lk.source[0] for lk in b._jslinks} == {shared}
+    ids = {v.model_id for v in (b.image_view, b.energy_view)}
+    assert ids <= set(shared.tied()) and not ids & set(old_b.tied())
     old_b.pixel = (1, 1)                             # the dropped selection drives nothing
     assert b.spectrum_view.caption.value == "pixel (y=10, x=11)"
     assert link(a, b) is shared                      # linking again is harmless

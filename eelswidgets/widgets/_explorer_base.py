@@ -3,9 +3,10 @@
 Wiring (see :class:`Explorer`):
 
 - ``pixel`` of every image view and ``selection`` (the selected pixel indices) of every image
-  view and latent scatter are tied to the explorer's :class:`~.selection.Selection` with
-  front-end links (``ipywidgets.jslink``): a click or a brush updates every view in the browser
-  without a trip through the kernel;
+  view and latent scatter are tied to the explorer's :class:`~.selection.Selection`
+  (:meth:`~.selection.Selection.tie`), whose front-end part relays them: a click or a brush
+  updates every view in the browser without a trip through the kernel, and the selection's
+  update reaches the kernel ahead of the views' own;
 - Python observers on the Selection compute what needs the data (the spectrum at the pixel,
   the mean spectrum of the selection, an energy-filtered image) and send only that.
 
@@ -154,7 +155,7 @@ class Explorer(widgets.VBox):
         self._pixel_views: list[tuple[widgets.Widget, str]] = []
         self._index_views: list[tuple[widgets.Widget, str]] = []
         self._reactions: list[tuple[tuple[str, ...], Callable]] = []
-        self._jslinks: list[widgets.Link] = []
+        self._tied: list[widgets.Widget] = []
         self._observers: list[tuple[list[str], _Reaction]] = []
         self._selection: Selection | None = None
         self._initial_selection = selection
@@ -221,12 +222,14 @@ class Explorer(widgets.VBox):
     # ------------------------------------------------------------------ wiring
     def _wire(self, sel: Selection) -> None:
         self._selection = sel
-        for view, trait in self._pixel_views:
-            setattr(view, trait, list(sel.pixel))  # Python side in step before the link
-            self._jslinks.append(widgets.jslink((sel, "pixel"), (view, trait)))
-        for view, trait in self._index_views:
-            setattr(view, trait, sel.indices)
-            self._jslinks.append(widgets.jslink((sel, "indices"), (view, trait)))
+        ties: dict[int, dict] = {}  # one entry per view: its pixel and indices traits
+        for kind, views in (("pixel", self._pixel_views), ("indices", self._index_views)):
+            for view, trait in views:
+                ties.setdefault(id(view), {"view": view, "pixel": None, "indices": None})
+                ties[id(view)][kind] = trait
+        for t in ties.values():
+            sel.tie(t["view"], pixel=t["pixel"], indices=t["indices"])
+            self._tied.append(t["view"])
         for names, fn in self._reactions:
             handler = _Reaction(fn)
             sel.observe(handler, names=list(names))
@@ -235,14 +238,14 @@ class Explorer(widgets.VBox):
             fn()
 
     def _detach(self) -> None:
-        for lk in getattr(self, "_jslinks", ()):
-            lk.unlink()
         sel = getattr(self, "_selection", None)
         if sel is not None:
+            for view in self._tied:
+                sel.untie(view)
             for names, handler in self._observers:
                 sel.unobserve(handler, names=names)
-        if hasattr(self, "_jslinks"):
-            self._jslinks.clear()
+        if hasattr(self, "_tied"):
+            self._tied.clear()
             self._observers.clear()
             self._selection = None
 

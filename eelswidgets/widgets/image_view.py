@@ -204,11 +204,14 @@ class ImageView(anywidget.AnyWidget):
     colormap = traitlets.Unicode("viridis").tag(sync=True)
     clim = traitlets.Tuple(traitlets.Float(), traitlets.Float(), default_value=(0.0, 1.0)
                            ).tag(sync=True)
+    # no echo: a tied view's pixel and selection are set from its Selection (Selection.tie)
     pixel = traitlets.List(traitlets.Int(), default_value=[0, 0], minlen=2, maxlen=2
-                           ).tag(sync=True)
+                           ).tag(sync=True, echo_update=False)
     window = traitlets.Int(0).tag(sync=True)
     # any integer array or boolean mask; the validator makes sorted unique int32 indices
-    selection = ArrayTrait(None, default_value=np.zeros(0, np.int32), allow_none=False)
+    selection = ArrayTrait(None, default_value=np.zeros(0, np.int32), allow_none=False
+                           ).tag(echo_update=False)
+    _tied = traitlets.Bool(False).tag(sync=True)  # pixel/selection reach the kernel via a Selection
     overlay_color = traitlets.Unicode("#ff3b30").tag(sync=True)
     overlay_alpha = traitlets.Float(0.45).tag(sync=True)
     mode = traitlets.Enum(("pixel", "rect", "lasso"), default_value="pixel").tag(sync=True)

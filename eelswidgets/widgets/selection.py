@@ -3,22 +3,28 @@
 A :class:`Selection` holds the *current pixel* ``(y, x)``, the *selected pixels* as sorted,
 unique flat indices ``y * nx + x`` (int32) and the *energy range* ``(lo, hi)`` in eV (or None).
 
-It is a tiny widget without a view: its model lives in the front end too, so views are tied to
-it with front-end links (``jslink``). A click on one image moves the crosshair on every other
-image without a trip through the kernel; Python observers on the selection only compute what
-needs data (the spectrum at the pixel, the mean spectrum of the selected pixels, an
+It is a tiny widget without a view: its model lives in the front end too, where it relays the
+traits of the views tied to it (:meth:`Selection.tie`). A click on one image moves the
+crosshair on every other image without a trip through the kernel, and the selection reaches the
+kernel first, ahead of the views' own updates; Python observers on the selection only compute
+what needs data (the spectrum at the pixel, the mean spectrum of the selected pixels, an
 energy-filtered image).
 """
 
 from __future__ import annotations
 
+import pathlib
+
 import anywidget
+import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ._codec import array_serialization
+from ._codec import array_serialization, array_to_json
 
 __all__ = ["Selection", "as_indices"]
+
+_STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
 
 
 def as_indices(value, shape: tuple[int, int], name: str = "indices") -> np.ndarray:
@@ -105,8 +111,9 @@ class Selection(anywidget.AnyWidget):
     ([3, 7], 2)
     """
 
-    # a model without a view: the front end only needs it to relay linked traits
-    _esm = "export default {};"
+    # a model without a view: its front-end part relays the traits of the tied views
+    _esm = _STATIC / "selection.js"
+    _relay = traitlets.List(traitlets.Dict()).tag(sync=True)
 
     pixel = traitlets.List(traitlets.Int(), default_value=[0, 0], minlen=2,
                            maxlen=2).tag(sync=True)
@@ -119,6 +126,9 @@ class Selection(anywidget.AnyWidget):
         shp = _check_shape(shape)
         super().__init__(shape=shp, **kwargs)
         self.pixel = (shp[0] // 2, shp[1] // 2) if pixel is None else pixel
+        # model id -> (view, {"pixel": trait or None, "indices": trait or None})
+        self._tied_views: dict[str, tuple[widgets.Widget, dict]] = {}
+        self.observe(self._mirror, names=["pixel", "indices"])
 
     # ------------------------------------------------------------------ validation
     @traitlets.validate("shape")
@@ -156,6 +166,64 @@ class Selection(anywidget.AnyWidget):
         if hi < lo:
             lo, hi = hi, lo
         return [lo, hi]
+
+    # ------------------------------------------------------------------ tied views
+    def tie(self, view: widgets.Widget, *, pixel: str | None = "pixel",
+            indices: str | None = "selection") -> None:
+        """Tie ``view`` to this selection (both ways, no kernel round trip for the view).
+
+        The view's trait ``pixel`` follows :attr:`pixel` and its trait ``indices`` follows
+        :attr:`indices`. In the browser the selection's front-end part relays a change made on
+        either side to the other at once, and only the selection's update travels to the kernel;
+        here in Python the tied traits are kept equal to the selection's without a message. The
+        view's traits are set from the selection now.
+
+        Parameters
+        ----------
+        view : ipywidgets.Widget
+            A view with synced traits of the same format as the selection's.
+        pixel, indices : str or None
+            Names of the view's traits tied to :attr:`pixel` and :attr:`indices` (None: not
+            tied).
+
+        Raises
+        ------
+        ValueError
+            If the view has no trait of that name.
+        """
+        for name in (pixel, indices):
+            if name is not None and not view.has_trait(name):
+                raise ValueError(f"{type(view).__name__} has no trait {name!r} to tie")
+        if pixel is not None:
+            setattr(view, pixel, list(self.pixel))
+        if indices is not None:
+            setattr(view, indices, self.indices)
+        if view.has_trait("_tied"):  # the view then leaves sending to the selection
+            view._tied = True
+        self._tied_views[view.model_id] = (view, {"pixel": pixel, "indices": indices})
+        ref = f"IPY_MODEL_{view.model_id}"
+        entry = {"model": ref, "pixel": pixel, "indices": indices}
+        self._relay = [e for e in self._relay if e["model"] != ref] + [entry]
+
+    def untie(self, view: widgets.Widget) -> None:
+        """Stop relaying between ``view`` and this selection (no error if it is not tied)."""
+        if self._tied_views.pop(view.model_id, None) is not None and view.has_trait("_tied"):
+            view._tied = False
+        ref = f"IPY_MODEL_{view.model_id}"
+        self._relay = [e for e in self._relay if e["model"] != ref]
+
+    def tied(self) -> list[str]:
+        """Model ids of the tied views, in the order they were tied."""
+        return [e["model"].removeprefix("IPY_MODEL_") for e in self._relay]
+
+    def _mirror(self, change) -> None:
+        # The browser already shows the value on every tied view (the relay); set the Python
+        # side of each view as if its own update had arrived (set_state: no message back).
+        kind = change["name"]
+        value = list(change["new"]) if kind == "pixel" else array_to_json(change["new"])
+        for view, traits in list(self._tied_views.values()):
+            if traits[kind] is not None and view.comm is not None:
+                view.set_state({traits[kind]: value})
 
     # ------------------------------------------------------------------ helpers
     @property

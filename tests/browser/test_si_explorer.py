@@ -59,9 +59,21 @@ def test_renders_without_errors(nbp, ids, artifacts):
     nbp.shot(artifacts / "si_explorer.png", page.locator(".ew-si-explorer"))
 
 
+COUNT_SENT = """() => {
+  window.__sent = [];
+  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  k.anyMessage.connect((_, a) => {
+    if (a.direction === 'send' && a.msg.header.msg_type === 'comm_msg') {
+      window.__sent.push(a.msg.content.comm_id);
+    }
+  });
+}"""
+
+
 def test_click_moves_pixel_everywhere_and_updates_spectrum(nbp, ids):
     page = nbp.page
     before = path_d(page, DATA_LINE)
+    page.evaluate(COUNT_SENT)
     click_pixel(page, ids["img"], 12, 30, SHAPE)
     # front-end link: the other image's crosshair moves too
     page.wait_for_function(
@@ -70,9 +82,11 @@ def test_click_moves_pixel_everywhere_and_updates_spectrum(nbp, ids):
     page.wait_for_function("([s, d]) => document.querySelector(s).getAttribute('d') !== d",
                            arg=[DATA_LINE, before])
     page.locator(".ew-spectrum-caption", has_text="pixel (y=12, x=30)").wait_for()
-    assert nbp.kjson("[ex.selection.pixel, ex.energy_view.pixel, "
+    assert nbp.kjson("[ex.selection.pixel, ex.image_view.pixel, ex.energy_view.pixel, "
                      "bool(np.array_equal(ex.spectrum_view.lines['data'].y, si.data[12, 30]))]"
-                     ) == [[12, 30], [12, 30], True]
+                     ) == [[12, 30], [12, 30], [12, 30], True]
+    # the click cost one message to the kernel, the selection's (the views follow from it)
+    assert page.evaluate("() => window.__sent") == [nbp.kjson("ex.selection.model_id")]
 
 
 def test_rectangle_selection_and_mean_overlay(nbp, ids):

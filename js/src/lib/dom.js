@@ -39,6 +39,11 @@ const CSS = `
   min-height: 1.35em; }
 `;
 
+/** Set an element's text only when it changes (a same-value write still costs a layout). */
+export function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 /** Add the shared stylesheet to the document once. */
 export function ensureStyle() {
   if (typeof document === "undefined" || document.getElementById("ew-widgets-style")) return;

@@ -13,7 +13,9 @@ import {
   formatNumber, fractionToContinuous, fractionToPixel, polygonIndices, rectIndices, scaleBar,
   unionSorted,
 } from "../lib/geometry.js";
-import { coalesce, ensureStyle, eventFraction, h, nowMs, sizeCanvas, throttle } from "../lib/dom.js";
+import {
+  coalesce, ensureStyle, eventFraction, h, nowMs, setText, sizeCanvas, throttle,
+} from "../lib/dom.js";
 
 const DRAG_MIN_PX = 3; // a press that moves less than this is a click
 
@@ -262,7 +264,7 @@ function render({ model, el }) {
 
   // ---------------------------------------------------------------- decorations
   function updateChrome() {
-    title.textContent = model.get("title") || "";
+    setText(title, model.get("title") || "");
     title.style.display = model.get("title") ? "" : "none";
     toolbar.style.display = model.get("show_toolbar") ? "" : "none";
     for (const b of toolbar.querySelectorAll("button[data-mode]")) {
@@ -273,8 +275,8 @@ function render({ model, el }) {
     if (showBar) {
       const [lo, hi] = model.get("clim");
       colorbar.style.background = cssGradient(model.get("colormap"));
-      cbLo.textContent = formatNumber(lo);
-      cbHi.textContent = formatNumber(hi);
+      setText(cbLo, formatNumber(lo));
+      setText(cbHi, formatNumber(hi));
     }
     canvas.style.cursor = model.get("mode") === "pixel" ? "crosshair" : "cell";
   }
@@ -297,13 +299,13 @@ function render({ model, el }) {
 
   function updateReadout() {
     const [ny] = fullShape();
-    if (!ny) { readout.textContent = ""; return; }
+    if (!ny) { setText(readout, ""); return; }
     const [y, x] = hoverPix || model.get("pixel") || [0, 0];
     const ps = model.get("pixel_size");
     const unit = model.get("unit");
     const sel = selection.length ? `   ${selection.length} selected` : "";
-    readout.textContent = `(${y}, ${x}) = ${valueAt(y, x)}\n` +
-      `(${formatNumber(y * ps, 4)}, ${formatNumber(x * ps, 4)}) ${unit}${sel}`;
+    setText(readout, `(${y}, ${x}) = ${valueAt(y, x)}\n` +
+      `(${formatNumber(y * ps, 4)}, ${formatNumber(x * ps, 4)}) ${unit}${sel}`);
   }
 
   function makeToolbar() {
@@ -322,19 +324,21 @@ function render({ model, el }) {
   }
 
   // ---------------------------------------------------------------- sending
+  // A view tied to a Selection (`_tied`) leaves sending to it: the selection's front-end relay
+  // sends one message for all its views and the kernel sets this view's traits from it.
   const sendPixel = throttle(() => model.save_changes(), 30);
 
   function setPixel(y, x) {
     const [cy, cx] = model.get("pixel") || [-1, -1];
     if (cy === y && cx === x) return;
     model.set("pixel", [y, x]);
-    sendPixel();
+    if (!model.get("_tied")) sendPixel();
   }
 
   function setSelection(indices) {
     selection = indices;
     model.set("selection", encodeArray(indices));
-    model.save_changes();
+    if (!model.get("_tied")) model.save_changes();
     paintSelection();
     composite();
   }
