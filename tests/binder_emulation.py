@@ -112,7 +112,8 @@ CHECKS = r"""
 import json, os, sys
 import importlib.resources as res
 import torch, eelswidgets, eelswidgets.widgets as W
-from jupyter_core.paths import jupyter_path
+from jupyter_core.paths import jupyter_config_path, jupyter_path
+from jupyter_server.extension.config import ExtensionConfigManager
 from jupyter_server.serverapp import ServerApp
 entries, labext = sys.argv[1].split(","), sys.argv[2].split(",")
 assert torch.version.cuda is None, torch.__version__
@@ -130,10 +131,13 @@ for d in jupyter_path("labextensions"):
             dirs[:] = []
 missing = [e for e in labext if e not in ext]
 assert not missing, f"JupyterLab extensions missing: {missing} (found {sorted(ext)})"
+server_ext = ExtensionConfigManager(read_config_path=jupyter_config_path())
+enabled = server_ext.get_jpserver_extensions()
+assert enabled.get("eelswidgets._server_extension"), f"server extension not enabled: {enabled}"
 app = ServerApp()
 app.load_config_file()
 print(json.dumps({"torch": torch.__version__, "default_url": app.default_url,
-                  "widget_modules": sorted(entries)}))
+                  "widget_modules": sorted(entries), "server_extension": True}))
 """
 
 
@@ -194,7 +198,8 @@ def main(argv=None) -> int:
         print(json.dumps({
             "ok": True, "files": n_files, **versions, "torch": checks["torch"],
             "default_url": checks["default_url"], "widget_modules": checks["widget_modules"],
-            "notebook": args.notebook, "kernel_peak_mb": round(res["kernel_peak_mb"], 1),
+            "server_extension": checks["server_extension"], "notebook": args.notebook,
+            "kernel_peak_mb": round(res["kernel_peak_mb"], 1),
             "seconds": {k: round(v, 1) for k, v in timings.items()},
             "total_seconds": round(time.time() - t_start, 1)}))
     except Exception as err:
