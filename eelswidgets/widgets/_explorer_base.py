@@ -5,8 +5,8 @@ Wiring (see :class:`Explorer`):
 - ``pixel`` of every image view and ``selection`` (the selected pixel indices) of every image
   view and latent scatter are tied to the explorer's :class:`~.selection.Selection`
   (:meth:`~.selection.Selection.tie`), whose front-end part relays them: a click or a brush
-  updates every view in the browser without a trip through the kernel, and the selection's
-  update reaches the kernel ahead of the views' own;
+  updates every view in the browser without a trip through the kernel, and only the
+  selection's update travels to the kernel (which sets the views' Python traits from it);
 - Python observers on the Selection compute what needs the data (the spectrum at the pixel,
   the mean spectrum of the selection, an energy-filtered image) and send only that.
 
