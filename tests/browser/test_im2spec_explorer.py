@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from .harness import (
     click_pixel,
-    fail_shot,
     notebook_errors,
-    open_notebook,
     view,
     wait_rendered,
-    write_notebook,
 )
 
 NB = "im2spec_explorer.ipynb"
@@ -29,25 +24,6 @@ CELLS = [
     "ids = dict(haadf=ex.haadf_view.model_id, win=ex.window_view.model_id,\n"
     "           err=[v.model_id for v in ex.error_views])",
 ]
-
-
-@pytest.fixture(scope="module")
-def nbp(browser, lab_server):
-    write_notebook(lab_server["root"], NB, CELLS)
-    p = open_notebook(browser, lab_server, NB)
-    yield p
-    p.page.context.close()
-
-
-@pytest.fixture(autouse=True)
-def _shot_on_failure(request, nbp):
-    yield
-    fail_shot(request, nbp)
-
-
-@pytest.fixture(scope="module")
-def ids(nbp):
-    return nbp.kjson("ids")
 
 
 def test_renders_with_train_region_selected(nbp, ids, artifacts):

@@ -8,16 +8,11 @@ computes.
 
 from __future__ import annotations
 
-import pytest
-
 from .harness import (
     click_pixel,
-    fail_shot,
     notebook_errors,
-    open_notebook,
     view,
     wait_rendered,
-    write_notebook,
 )
 
 NB = "latent_explorers.ipynb"
@@ -41,25 +36,6 @@ CELLS = [
     "           vsc=vx.scatter.model_id, rsc=rx.scatter.model_id,\n"
     "           vman=vx.manifold.model_id, rman=rx.manifold.model_id)",
 ]
-
-
-@pytest.fixture(scope="module")
-def nbp(browser, lab_server):
-    write_notebook(lab_server["root"], NB, CELLS)
-    p = open_notebook(browser, lab_server, NB)
-    yield p
-    p.page.context.close()
-
-
-@pytest.fixture(autouse=True)
-def _shot_on_failure(request, nbp):
-    yield
-    fail_shot(request, nbp)
-
-
-@pytest.fixture(scope="module")
-def ids(nbp):
-    return nbp.kjson("ids")
 
 
 def _all_images(ids):

@@ -6,7 +6,6 @@ import pytest
 
 from .harness import (
     click_pixel,
-    fail_shot,
     notebook_errors,
     open_notebook,
     path_d,
@@ -44,12 +43,6 @@ def nbp(browser, lab_server, app_errors):
     p = open_notebook(browser, lab_server, NB, app="notebook")
     yield p
     p.page.context.close()
-
-
-@pytest.fixture(autouse=True)
-def _shot_on_failure(request, nbp):
-    yield
-    fail_shot(request, nbp)
 
 
 def test_explorer_in_notebook7(nbp, app_errors, artifacts):

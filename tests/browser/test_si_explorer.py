@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-
 from eelswidgets.widgets.spectrum_view import MARGIN
 
 from .harness import (
     click_pixel,
-    fail_shot,
     notebook_errors,
-    open_notebook,
     path_d,
     view,
     wait_rendered,
-    write_notebook,
 )
 
 NB = "si_explorer.ipynb"
@@ -27,25 +22,6 @@ CELLS = [
     "ids = dict(img=ex.image_view.model_id, ev=ex.energy_view.model_id)",
 ]
 DATA_LINE = ".ew-spectrum-view path.line"  # the first line mark: the data
-
-
-@pytest.fixture(scope="module")
-def nbp(browser, lab_server):
-    write_notebook(lab_server["root"], NB, CELLS)
-    p = open_notebook(browser, lab_server, NB)
-    yield p
-    p.page.context.close()
-
-
-@pytest.fixture(autouse=True)
-def _shot_on_failure(request, nbp):
-    yield
-    fail_shot(request, nbp)
-
-
-@pytest.fixture(scope="module")
-def ids(nbp):
-    return nbp.kjson("ids")
 
 
 def test_renders_without_errors(nbp, ids, artifacts):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import REPO, fail_shot, notebook_errors, open_notebook
+from .harness import REPO, notebook_errors, open_notebook
 
 NB = "00_tour.ipynb"
 IMAGES = REPO / "docs" / "images"
@@ -27,12 +27,6 @@ def nbp(browser, lab_server):
     p = open_notebook(browser, lab_server, NB, viewport=(1400, 1600))
     yield p
     p.page.context.close()
-
-
-@pytest.fixture(autouse=True)
-def _shot_on_failure(request, nbp):
-    yield
-    fail_shot(request, nbp)
 
 
 def _save(locator, name: str) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import fail_shot, notebook_errors, open_notebook, write_notebook
+from .harness import notebook_errors, open_notebook, write_notebook
 
 NB = "training_monitor.ipynb"
 EPOCHS = 400
@@ -26,12 +26,6 @@ def nbp(browser, lab_server):
     p.page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     yield p
     p.page.context.close()
-
-
-@pytest.fixture(autouse=True)
-def _shot_on_failure(request, nbp):
-    yield
-    fail_shot(request, nbp)
 
 
 def test_stop_button_stops_a_running_fit(nbp, artifacts):
