@@ -55,6 +55,8 @@ class CubeAccess:
         else:
             raise TypeError(f"{name} must be a SpectrumImage (or an object with .data of shape "
                             f"(ny, nx, ne) and .energy), got {type(si).__name__}")
+        # plain str, never a subclass that an object's __str__ may return (see _html.text)
+        self.name, self.pixel_unit = str(self.name), str(self.pixel_unit)
         if not isinstance(data, np.ndarray) or data.ndim != 3:
             raise ValueError(f"{name}.data must be a 3-D array (ny, nx, ne), got "
                              f"{getattr(data, 'shape', type(data).__name__)}")

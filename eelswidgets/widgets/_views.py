@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipywidgets as widgets
 import numpy as np
 
+from ._html import SafeHTML, bold, concat, muted
 from .image_view import ImageView
 
-__all__ = ["header", "image_view", "set_image"]
+__all__ = ["data_label", "header", "image_view", "set_image"]
 
 
 def image_view(image, *, title: str = "", colormap: str = "viridis", pixel_size: float = 1.0,
@@ -29,6 +29,12 @@ def set_image(view: ImageView, image) -> None:
         view.image = arr
 
 
-def header(title: str, hint: str) -> widgets.HTML:
-    """A one-line title with a usage hint."""
-    return widgets.HTML(f"<b>{title}</b> <span style='color:#666'>{hint}</span>")
+def header(title: str, hint: str) -> SafeHTML:
+    """A one-line title in bold with a usage hint in grey (both shown as text, escaped)."""
+    return SafeHTML(concat(bold(title), " ", muted(hint)))
+
+
+def data_label(cube) -> str:
+    """``"name: ny x nx px"`` of a :class:`~._explorer_base.CubeAccess` (the size if unnamed)."""
+    size = f"{cube.ny} x {cube.nx} px"
+    return f"{cube.name}: {size}" if cube.name else size

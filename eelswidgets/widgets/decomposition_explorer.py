@@ -7,7 +7,8 @@ import ipywidgets as widgets
 import numpy as np
 
 from ._explorer_base import CubeAccess, Explorer
-from ._views import header, image_view
+from ._html import SafeHTML, bold, colored, concat, join
+from ._views import data_label, header, image_view
 from .selection import Selection
 from .spectrum_view import SpectrumView
 
@@ -106,9 +107,9 @@ class DecompositionExplorer(Explorer):
         self.components_figure = self._components_plot(cube.energy)
         self.scree_figure = self._scree_plot(np.asarray(getattr(dec, "scree", [])))
         self.spectrum_view = SpectrumView(cube.energy)
-        self.abundances = widgets.HTML()
+        self.abundances = SafeHTML()
         self.abundances.add_class("ew-abundances")
-        top = header(f"{method} with {k} components on {cube.ny} x {cube.nx} px",
+        top = header(f"{method} with {k} components on {data_label(cube)}",
                      "click a map: spectrum and abundances there · rectangle/lasso: select · "
                      "toggles: channels for the rVAE")
         grid = widgets.GridBox(tiles, layout=widgets.Layout(
@@ -216,10 +217,9 @@ class DecompositionExplorer(Explorer):
         sv.set_spectrum(self.cube.spectrum(y, x), title=f"pixel (y={y}, x={x})")
         sv.set_overlay("reconstruction", self.reconstruction(y, x))
         a = self._maps[:, y, x]
-        cells = "".join(
-            f"<span style='color:{_COLORS[i % len(_COLORS)]};margin-right:12px'>"
-            f"#{i}: {v:.3g}</span>" for i, v in enumerate(a))
-        self.abundances.value = f"<b>abundances at ({y}, {x})</b>: {cells}"
+        cells = join("", (colored(_COLORS[i % len(_COLORS)], f"#{i}: {v:.3g}", gap_px=12)
+                          for i, v in enumerate(a)))
+        self.abundances.value = concat(bold(f"abundances at ({y}, {x})"), ": ", cells)
 
     def _show_selection(self) -> None:
         idx = self.selection.indices

@@ -8,7 +8,8 @@ import numpy as np
 from ..analysis import error_map
 from ..patches import window_bounds
 from ._explorer_base import CubeAccess, Explorer
-from ._views import header, image_view, set_image
+from ._html import SafeHTML, bold, concat, join
+from ._views import data_label, header, image_view, set_image
 from .selection import Selection
 from .spectrum_view import SpectrumView
 
@@ -94,9 +95,9 @@ class Im2SpecExplorer(Explorer):
                        window=self.window)
             for m, err in zip(self.models, self.errors, strict=True)]
         self.spectrum_view = SpectrumView(cube.energy)
-        self.scores = widgets.HTML(self._scores_html())
+        self.scores = SafeHTML(self._scores_html())
         labels = " vs ".join(_label(m) for m in self.models)
-        top = header(f"{labels} on {cube.ny} x {cube.nx} px",
+        top = header(f"{labels} on {data_label(cube)}",
                      "click: the window there and its predicted spectrum · rectangle/lasso: "
                      "mean true spectrum of a region")
         row = widgets.Layout(flex_flow="row wrap", align_items="flex-start")
@@ -114,12 +115,12 @@ class Im2SpecExplorer(Explorer):
         self._react("indices", self._show_selection)
         self._attach(indices=None if train is None else np.asarray(train, bool))
 
-    def _scores_html(self) -> str:
+    def _scores_html(self):
         parts = []
         for m, err in zip(self.models, self.errors, strict=True):
             med = np.nanmedian(err) if np.isfinite(err).any() else float("nan")
-            parts.append(f"{_label(m)}: median error <b>{med:.3g} %</b>")
-        return " · ".join(parts)
+            parts.append(concat(f"{_label(m)}: median error ", bold(f"{med:.3g} %")))
+        return join(" · ", parts)
 
     def input_window(self, y: int, x: int) -> np.ndarray | None:
         """The HAADF window the model sees at ``(y, x)`` (None where it crosses the border)."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..patches import window_bounds
 from ._explorer_base import CubeAccess, Explorer
-from ._views import header, image_view, set_image
+from ._views import data_label, header, image_view, set_image
 from .latent_scatter import LatentScatter
 from .manifold_view import ManifoldView
 from .selection import Selection
@@ -215,7 +215,7 @@ class LatentExplorer(Explorer):
             self.manifold = self._make_manifold(int(manifold_grid))
             detail.append(self.manifold)
 
-        top = header(f"{name}: {d} latent(s) on {ny} x {nx} px",
+        top = header(f"{name}: {d} latent(s) on {data_label(cube)}",
                      "brush/lasso the scatter: pixels light up on the maps · rectangle/lasso "
                      "a map: points light up · click: current pixel · click the manifold: "
                      "decode")

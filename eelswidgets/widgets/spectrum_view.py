@@ -15,6 +15,8 @@ import numpy as np
 import traitlets
 from bqplot.interacts import BrushIntervalSelector
 
+from ._html import SafeHTML, bold, concat, italic
+
 __all__ = ["MARGIN", "OVERLAY_COLORS", "SpectrumView"]
 
 #: figure margins in CSS pixels (the plot area starts ``left`` px from the figure's edge)
@@ -64,8 +66,8 @@ class SpectrumView(widgets.VBox):
         ``[lo, hi]`` eV picked with the brush (or set from Python; None clears it).
     figure : bqplot.Figure
         The figure (CSS class ``ew-spectrum-view``).
-    caption : ipywidgets.HTML
-        One line above the plot (the current pixel), set by :meth:`set_spectrum`.
+    caption : SafeHTML
+        One line of text above the plot (the current pixel), set by :meth:`set_spectrum`.
     lines : dict of str to bqplot.Lines
         ``"data"`` and one entry per overlay.
 
@@ -116,9 +118,9 @@ class SpectrumView(widgets.VBox):
                                      layout=widgets.Layout(width="150px"),
                                      tooltip="forget the energy span picked with the brush")
         self._clear.on_click(lambda _b: setattr(self, "energy_range", None))
-        self._range_label = widgets.HTML(self._range_text(None))
+        self._range_label = SafeHTML(self._range_text(None))
         controls = widgets.HBox([self._range_label, self._clear]) if brush else widgets.HBox()
-        self.caption = widgets.HTML("", layout=widgets.Layout(margin=f"0 0 0 {MARGIN['left']}px"))
+        self.caption = SafeHTML(layout=widgets.Layout(margin=f"0 0 0 {MARGIN['left']}px"))
         self.caption.add_class("ew-spectrum-caption")
         super().__init__([self.caption, self.figure, controls], **kwargs)
         self.add_class("ew-spectrum-box")
@@ -141,7 +143,7 @@ class SpectrumView(widgets.VBox):
     def set_spectrum(self, values, *, title: str | None = None) -> None:
         """Draw ``values`` (``ne`` numbers) as the data spectrum; optionally set the caption.
 
-        The caption (e.g. the pixel) is a plain HTML line above the plot: cheaper to update
+        The caption (e.g. the pixel) is a line of text (escaped) above the plot: cheaper to update
         on every click than the figure's title, which makes bqplot lay the figure out again.
         """
         y = _as_line(values, self._energy.size, "spectrum")
@@ -186,10 +188,10 @@ class SpectrumView(widgets.VBox):
 
     # ------------------------------------------------------------------ energy span
     @staticmethod
-    def _range_text(rng) -> str:
+    def _range_text(rng):
         if rng is None:
-            return "<i>drag on the plot to pick an energy span</i>"
-        return f"energy span <b>{rng[0]:.3f} – {rng[1]:.3f} eV</b>"
+            return italic("drag on the plot to pick an energy span")
+        return concat("energy span ", bold(f"{rng[0]:.3f} – {rng[1]:.3f} eV"))
 
     def _on_brush(self, change) -> None:
         if self.brush.brushing:

@@ -20,6 +20,8 @@ import bqplot
 import ipywidgets as widgets
 import numpy as np
 
+from ._html import SafeHTML, bold, concat
+
 __all__ = ["TrainingMonitor", "progress_factory"]
 
 
@@ -132,7 +134,7 @@ class TrainingMonitor(widgets.VBox):
         self.figure.add_class("ew-training-monitor")
         self.progress = widgets.IntProgress(value=0, min=0, max=1,
                                             layout=widgets.Layout(width="220px"))
-        self.status = widgets.HTML("waiting for training to start")
+        self.status = SafeHTML("waiting for training to start")
         self.status.add_class("ew-training-status")
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger",
                                           tooltip="stop training after the current batch; the "
@@ -196,11 +198,11 @@ class TrainingMonitor(widgets.VBox):
         self.progress.value = min(self.epochs_done, self.progress.max)
         val = info.get("val_loss")
         val_txt = "" if val is None else f" · val {val:.4g}"
-        stopping = " · <b>stopping…</b>" if trainer.stop_requested else ""
-        self.status.value = (f"epoch <b>{self.epochs_done}/{self.epochs_total}</b> · loss "
-                             f"{info.get('loss', float('nan')):.4g}{val_txt} · "
-                             f"{_fmt_seconds(info.get('seconds'))}/epoch · ETA "
-                             f"{_fmt_seconds(info.get('eta'))}{stopping}")
+        stopping = concat(" · ", bold("stopping…")) if trainer.stop_requested else ""
+        self.status.value = concat("epoch ", bold(f"{self.epochs_done}/{self.epochs_total}"),
+                                   f" · loss {info.get('loss', float('nan')):.4g}{val_txt} · "
+                                   f"{_fmt_seconds(info.get('seconds'))}/epoch · ETA "
+                                   f"{_fmt_seconds(info.get('eta'))}", stopping)
 
     def on_train_end(self, trainer, info) -> None:
         """Show why training ended and disable Stop."""
@@ -212,9 +214,10 @@ class TrainingMonitor(widgets.VBox):
         took = _fmt_seconds(time.perf_counter() - self._t0) if self._t0 else "–"
         words = {"completed": "done", "stop_requested": "stopped", "interrupted": "interrupted",
                  "early_stopping": "stopped early (no improvement)"}.get(reason, reason)
-        self.status.value = (f"<b>{words}</b> after {info.get('epochs_run', 0)} epoch(s) in "
-                             f"{took}; best epoch {best} (loss {info.get('best_loss') or 0:.4g})"
-                             if best else f"<b>{words}</b> before the first epoch ended")
+        self.status.value = concat(
+            bold(words), f" after {info.get('epochs_run', 0)} epoch(s) in {took}; best epoch "
+            f"{best} (loss {info.get('best_loss') or 0:.4g})" if best
+            else " before the first epoch ended")
         self.status.add_class(f"ew-training-{reason}")
         self.progress.bar_style = "success" if reason == "completed" else "warning"
         self.stop_button.description = "Stop"
