@@ -5,16 +5,26 @@ export function nowMs() {
   return performance.timeOrigin + performance.now();
 }
 
-/** Create an element: h("div", {className: "x", style: {...}, dataset: {...}}, child...). */
+// Properties that would parse a string as markup: text from the kernel (titles, units,
+// labels, status) must never reach them, so h() refuses them outright.
+const MARKUP_PROPS = new Set(["innerHTML", "outerHTML", "srcdoc"]);
+
+/**
+ * Create an element: h("div", {className: "x", style: {...}, dataset: {...}}, child...).
+ * String children become text nodes (never markup); `textContent` sets text.
+ */
 export function h(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
+    if (MARKUP_PROPS.has(k)) throw new Error(`h(): ${k} is refused, build the DOM instead`);
     if (k === "style") Object.assign(node.style, v);
     else if (k === "dataset") Object.assign(node.dataset, v);
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node[k] = v;
+    else if (k.startsWith("on")) {
+      if (typeof v !== "function") throw new TypeError(`h(): ${k} must be a function`);
+      node.addEventListener(k.slice(2), v);
+    } else node[k] = v;
   }
-  for (const c of children) node.append(c);
+  for (const c of children) node.append(c);  // append() makes a text node of a string
   return node;
 }
 
@@ -39,9 +49,13 @@ const CSS = `
   min-height: 1.35em; }
 `;
 
-/** Set an element's text only when it changes (a same-value write still costs a layout). */
+/**
+ * Set an element's text only when it changes (a same-value write still costs a layout).
+ * The one way the widgets write text from the kernel into the page: as text, never markup.
+ */
 export function setText(el, text) {
-  if (el.textContent !== text) el.textContent = text;
+  const s = String(text ?? "");
+  if (el.textContent !== s) el.textContent = s;
 }
 
 /** Add the shared stylesheet to the document once. */

@@ -14,7 +14,7 @@ import {
   pixelsToPointMask, pointsInPolygon, pointsInRect, pointsOfPixel, pointsToPixels,
   screenToData, unionSorted, zoomView,
 } from "../lib/geometry.js";
-import { coalesce, ensureStyle, h, nowMs, sizeCanvas } from "../lib/dom.js";
+import { coalesce, ensureStyle, h, nowMs, setText, sizeCanvas } from "../lib/dom.js";
 import {
   CanvasRenderer, STATE_DIM, STATE_HIDDEN, STATE_NORMAL, STATE_SELECTED, createRenderer,
 } from "../lib/scatter_renderers.js";
@@ -293,7 +293,7 @@ function render({ model, el }) {
   }
 
   function updateChrome() {
-    title.textContent = model.get("title") || "";
+    setText(title, model.get("title") || "");
     title.style.display = model.get("title") ? "" : "none";
     for (const b of toolbar.querySelectorAll("button[data-mode]")) {
       b.classList.toggle("ew-active", b.dataset.mode === model.get("mode"));
@@ -303,8 +303,8 @@ function render({ model, el }) {
     if (showBar) {
       const [lo, hi] = model.get("clim");
       colorbar.style.background = cssGradient(model.get("colormap"));
-      cbLo.textContent = formatNumber(lo);
-      cbHi.textContent = formatNumber(hi);
+      setText(cbLo, formatNumber(lo));
+      setText(cbHi, formatNumber(hi));
     }
     overlay.style.cursor = model.get("mode") === "pan" ? "grab" : "crosshair";
     updateReadout();
@@ -319,10 +319,10 @@ function render({ model, el }) {
     const sel = selection.length ? `${selection.length} px selected (${nSelectedPoints} points)` : "";
     if (hover >= 0 && hover < x.length) {
       const v = colorValues ? `  value ${formatNumber(colorValues[hover], 4)}` : "";
-      readout.textContent = `${model.get("xlabel")}=${formatNumber(x[hover], 4)}  ` +
-        `${model.get("ylabel")}=${formatNumber(y[hover], 4)}${v}\npixel ${pixelLabel(pointPixel[hover])}`;
+      setText(readout, `${model.get("xlabel")}=${formatNumber(x[hover], 4)}  ` +
+        `${model.get("ylabel")}=${formatNumber(y[hover], 4)}${v}\npixel ${pixelLabel(pointPixel[hover])}`);
     } else {
-      readout.textContent = `${nValid} points\n${sel}`;
+      setText(readout, `${nValid} points\n${sel}`);
     }
   }
 

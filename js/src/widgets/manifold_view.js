@@ -11,7 +11,7 @@ import {
   finiteRange, formatNumber, gridToLatent, latentToGrid, minMaxDecimate, niceStep, niceTicks,
   tileAt,
 } from "../lib/geometry.js";
-import { coalesce, ensureStyle, h, nowMs, sizeCanvas } from "../lib/dom.js";
+import { coalesce, ensureStyle, h, nowMs, setText, sizeCanvas } from "../lib/dom.js";
 
 const MARGIN = { left: 46, right: 8, top: 6, bottom: 34 };
 
@@ -329,7 +329,7 @@ function render({ model, el }) {
         ctx.drawImage(c, 1, 1, PW - 2, PH - 2);
       }
     }
-    caption.textContent = label;
+    setText(caption, label);
     nPreview += 1;
     if (what === "decoded") nDecoded += 1;
     root.dataset.preview = what;
@@ -380,16 +380,16 @@ function render({ model, el }) {
   }
 
   function updateChrome() {
-    title.textContent = model.get("title") || "";
+    setText(title, model.get("title") || "");
     title.style.display = model.get("title") ? "" : "none";
-    status.textContent = model.get("status") || "";
+    setText(status, model.get("status") || "");
     const showBar = kind === "grey" && !!tiles;
     bar.style.display = showBar ? "" : "none";
     if (showBar) {
       const [lo, hi] = model.get("clim");
       colorbar.style.background = cssGradient(model.get("colormap"));
-      cbLo.textContent = formatNumber(lo);
-      cbHi.textContent = formatNumber(hi);
+      setText(cbLo, formatNumber(lo));
+      setText(cbHi, formatNumber(hi));
     }
   }
 
