@@ -38,7 +38,15 @@ def test_cuzn_haadf_file_matches_the_si_grid_and_its_intensity():
     # same orientation: the HAADF follows the total core-loss intensity (thicker = brighter)
     r = np.corrcoef(si.haadf.ravel(), si.data.sum(-1).ravel())[0, 1]
     assert r > 0.6
-    print(f"CuZn: HAADF vs total counts correlation {r:.2f}")
+    clean, report = si.remove_spikes(return_report=True)
+    assert report.count <= 5
+    edges = clean.remove_background((820, 910)).crop_energy(910, 1300)
+    dec = ew.decompose(edges, 2, "nmf", poisson=True, allow_negative="clip", max_iter=500)
+    assert dec.maps.shape == (2, 50, 40) and np.isfinite(dec.maps).all()
+    print(f"CuZn: HAADF vs total counts correlation {r:.2f}; remove_spikes replaced "
+          f"{report.count} value(s) at {[tuple(int(v) for v in p) for p in report.locations]}; "
+          f"Poisson-weighted NMF above the Cu L edge: component peaks at "
+          f"{dec.peak_energies().tolist()} eV")
 
 
 def test_a_haadf_of_another_scan_is_refused_with_both_shapes():
@@ -156,3 +164,29 @@ def test_lsmo_line_scan_through_the_chain():
     print(f"LSMO line scan: low-loss ZLP at {shifts.min():.2f}..{shifts.max():.2f} eV, aligned; "
           f"core loss: {report.count} spike(s) replaced; NMF (Poisson-weighted) of O K..Mn L "
           f"peaks at {np.round(dec.peak_energies(), 1).tolist()} eV")
+
+
+# ---------------------------------------------------------------- the other files
+def test_coreloss_16x16_without_a_zlp_and_with_spikes():
+    si = ew.load(real("coreloss_16x16_SI.dm3"))
+    with pytest.raises(ValueError, match=r"no clear zero-loss peak at \d+ pixel"):
+        si.align_zlp()                              # a core-loss SI starting at 28 eV
+    clean, report = si.remove_spikes(return_report=True)
+    assert 0 < report.count <= 20 and np.all(report.original > report.replacement)
+    dec = ew.decompose(clean, 3, "pca", poisson=True)
+    assert dec.scree[0] > dec.scree[1]
+    print(f"coreloss 16x16: align_zlp refuses (no ZLP); remove_spikes replaced {report.count} "
+          f"value(s) in pixels {report.pixels}; Poisson-weighted PCA scree "
+          f"{np.round(dec.scree[:4], 4).tolist()}")
+
+
+def test_survey_image_is_read_but_not_attachable_to_the_si():
+    survey = ew.io.read_image(real("oxide_coreloss_survey.dm3"))
+    assert survey.shape == (512, 512)
+    si = ew.load(real("oxide_coreloss_SI.dm3"))
+    with pytest.raises(ValueError, match=r"\(512, 512\).*49 x 6"):
+        si.attach_haadf(survey)
+    # the SI's own region of the survey (README: rows 52..428, columns 213..259) is 376 x 46
+    # survey pixels, not a multiple of 49 x 6 either: it must be resampled by the user
+    with pytest.raises(ValueError, match=r"\(376, 46\)"):
+        si.attach_haadf(survey[52:428, 213:259])
