@@ -33,6 +33,7 @@ __all__ = ["SpikeReport", "find_spikes", "DEFAULT_THRESHOLD", "ENERGY_WIDTH", "R
 DEFAULT_THRESHOLD = 8.0
 ENERGY_WIDTH = 5
 RATIO = 2.0
+_CHUNK_VALUES = 8_000_000   # values of one block of neighbour stacks (bounds temporary memory)
 _OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 
 
@@ -114,12 +115,17 @@ def find_spikes(cube: np.ndarray, valid: np.ndarray | None = None,
         return np.zeros(cube.shape, bool), cube.astype(np.float32)
     smooth = median_filter(np.nan_to_num(x), size=(1, 1, width), mode="nearest")
     d = np.where(vmask[..., None], x - smooth, np.nan)
-    nb = _neighbours(d)                                          # (8, ny, nx, ne)
-    with _quiet_nan_warnings():
-        nb_med = np.nan_to_num(np.nanmedian(nb, axis=0))
-        nb_max = np.nanmax(nb, axis=0)
-    nb_max = np.nan_to_num(nb_max, nan=0.0)
-    nb_max = np.maximum.reduce([nb_max, np.roll(nb_max, 1, -1), np.roll(nb_max, -1, -1)])
+    nb_med = np.empty(d.shape, np.float32)
+    nb_max = np.empty(d.shape, np.float32)
+    step = max(1, _CHUNK_VALUES // (8 * ny * nx))      # channels per block of neighbour stacks
+    for c0 in range(0, ne, step):
+        nb = _neighbours(d[..., c0:c0 + step])          # (8, ny, nx, <= step)
+        with _quiet_nan_warnings():
+            nb_med[..., c0:c0 + step] = np.nan_to_num(np.nanmedian(nb, axis=0))
+            nb_max[..., c0:c0 + step] = np.nan_to_num(np.nanmax(nb, axis=0), nan=0.0)
+    wide = nb_max.copy()                                # max over channels c-1..c+1
+    wide[..., 1:] = np.maximum(wide[..., 1:], nb_max[..., :-1])
+    wide[..., :-1] = np.maximum(wide[..., :-1], nb_max[..., 1:])
     level = np.clip(smooth, 0, None)
     m0 = max(0.05 * float(np.median(np.abs(smooth[vmask]))), 1e-12)
     norm = np.sqrt(level + m0)
@@ -127,7 +133,7 @@ def find_spikes(cube: np.ndarray, valid: np.ndarray | None = None,
     ratio = np.abs(curv[vmask]) / norm[vmask][:, 1:-1]
     scale = 1.4826 * float(np.median(ratio)) if ratio.size else 0.0
     noise = max(scale, 1e-12) * norm
-    bar = threshold * noise + RATIO * np.clip(nb_max, 0, None)
+    bar = threshold * noise + RATIO * np.clip(wide, 0, None)
     mask = vmask[..., None] & (np.nan_to_num(d) > bar)
     cleaned = cube.astype(np.float32, copy=True)
     cleaned[mask] = (smooth + nb_med)[mask]
