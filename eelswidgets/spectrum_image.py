@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+import numbers
+import os
 from typing import Any
 
 import numpy as np
 
 from . import preprocess as _pp
+from . import spikes as _spikes
+from . import zlp_align as _zlp
 from ._checks import as_float_array, check_finite, check_int, check_mask
 
 __all__ = ["SpectrumImage"]
@@ -74,7 +78,9 @@ class SpectrumImage:
             h = as_float_array(haadf, "haadf", ndim=2)
             if h.shape != (ny, nx):
                 raise ValueError(f"haadf has shape {h.shape} but data has {ny}x{nx} pixels; "
-                                 "the HAADF image must be registered to the spectrum image")
+                                 "the HAADF image must be registered to the spectrum image; "
+                                 "for an image sampled an integer number of times per pixel "
+                                 "use si.attach_haadf(image)")
             check_finite(h, "haadf")
         ps = float(pixel_size)
         if not np.isfinite(ps) or ps <= 0:
@@ -171,6 +177,53 @@ class SpectrumImage:
         meta.setdefault("processing", []).append(step)
         return self.replace(metadata=meta, **changes)
 
+    def attach_haadf(self, image) -> SpectrumImage:
+        """Return a copy with an image (HAADF, ADF...) acquired with the spectra attached.
+
+        Acquisition software often saves the simultaneously acquired HAADF image as a separate
+        file, sometimes sampled more finely than the spectrum image. An image whose shape is an
+        integer multiple ``(fy * ny, fx * nx)`` of the spectrum-image grid is block-averaged
+        onto it (one value per spectrum-image pixel, the mean of its ``fy x fx`` samples).
+
+        Both are assumed to be stored as ``(y, x)`` = (rows, columns) over the same scanned
+        area, as Digital Micrograph, HyperSpy and rosettasciio do; the image is not flipped,
+        transposed or registered.
+
+        Parameters
+        ----------
+        image : array_like (ny_img, nx_img) or str or os.PathLike
+            The image, or a file holding it (``.dm3``, ``.dm4``, ``.hspy``, ``.emd``, or the
+            project's own ``.npz``/``.h5`` whose HAADF is used); read with
+            :func:`eelswidgets.io.read_image`.
+
+        Returns
+        -------
+        SpectrumImage
+            ``metadata["haadf_source"]`` records the original shape, the samples per pixel and
+            the file name when the image came from a file.
+
+        Raises
+        ------
+        ValueError
+            The image's shape is not an integer multiple of ``(ny, nx)`` (the message names
+            both shapes), or it holds NaN/Inf.
+        """
+        source: dict[str, Any] = {}
+        if isinstance(image, (str, os.PathLike)):
+            from .io import read_image  # io builds on this class; imported lazily
+
+            source["file"] = os.path.basename(os.fspath(image))
+            image = read_image(image)
+        img = as_float_array(image, "haadf image", ndim=2, dtype=np.float64)
+        check_finite(img, "haadf image")
+        h = _pp.block_average(img, (self.ny, self.nx))
+        fy, fx = img.shape[0] // self.ny, img.shape[1] // self.nx
+        meta = copy.deepcopy(self.metadata)
+        meta["haadf_source"] = {**source, "shape": list(img.shape), "samples_per_pixel": [fy, fx]}
+        meta.setdefault("processing", []).append(
+            f"attach_haadf({source.get('file', 'array')}, {fy}x{fx} samples per pixel)")
+        return self.replace(metadata=meta, haadf=h)
+
     # ------------------------------------------------------------------ selection
     def crop_energy(self, lo: float, hi: float) -> SpectrumImage:
         """Keep the channels with ``lo <= E <= hi`` (eV)."""
@@ -241,6 +294,95 @@ class SpectrumImage:
         sl = _pp.energy_slice(self._energy, cut, float(self._energy[-1]))
         return self._with_history(f"remove_zlp({tuple(fit_window)}, model={model!r})",
                                   data=cube[..., sl], energy=self._energy[sl])
+
+    def align_zlp(self, search: tuple[float, float] | None = None, *,
+                  return_shifts: bool = False):
+        """Shift every spectrum so that its zero-loss peak sits at 0 eV.
+
+        The ZLP position is found per pixel to a fraction of a channel, every spectrum is
+        resampled by linear interpolation onto one axis that has a channel at 0 eV (same
+        spacing), and the axis is cropped to the energies that every pixel measured. See
+        :mod:`eelswidgets.zlp_align` for the method and why the interpolation is linear.
+
+        Parameters
+        ----------
+        search : (float, float), optional
+            Energy window (eV, on the current axis) that holds the ZLP at every pixel; default
+            the whole axis. Narrow it when another feature could be taken for the ZLP.
+        return_shifts : bool
+            Also return the shift map.
+
+        Returns
+        -------
+        SpectrumImage, or (SpectrumImage, numpy.ndarray) if ``return_shifts``
+            The aligned spectrum image (float32). The shift map, the energy (eV) on the
+            original axis at which the ZLP of each pixel was found (NaN at invalid pixels), is
+            also kept in ``metadata["zlp_shifts"]`` (a nested list, None at invalid pixels).
+
+        Raises
+        ------
+        ValueError
+            Pixels without a clear ZLP (the message lists them and says what to do), or a
+            drift larger than the energy range.
+
+        Examples
+        --------
+        >>> aligned, shifts = si.align_zlp(return_shifts=True)   # doctest: +SKIP
+        >>> float(np.ptp(shifts))          # drift across the scan, eV   # doctest: +SKIP
+        """
+        pos = _zlp.zlp_positions(self._data, self._energy, self._valid, search)
+        cube, energy = _zlp.shift_to_common_axis(self._data, self._energy, pos, self._valid)
+        meta = copy.deepcopy(self.metadata)
+        meta["zlp_shifts"] = [[None if np.isnan(v) else float(v) for v in row] for row in pos]
+        meta.setdefault("processing", []).append(
+            f"align_zlp(search={search}): ZLP at {np.nanmin(pos):.4g}..{np.nanmax(pos):.4g} eV "
+            f"moved to 0 eV, axis {energy[0]:.4g}..{energy[-1]:.4g} eV")
+        out = self.replace(data=cube, energy=energy, metadata=meta)
+        return (out, pos) if return_shifts else out
+
+    def remove_spikes(self, threshold: float = _spikes.DEFAULT_THRESHOLD, *,
+                      return_report: bool = False):
+        """Replace spikes (cosmic rays, hot detector pixels), without any interaction.
+
+        A spike is a value far above the local noise that is narrow in energy (one or two
+        channels) and that no neighbouring pixel has at that energy (within one channel), so
+        sharp features that are spatially extended (the zero-loss peak, an edge onset, a white
+        line) are left alone. Each one is replaced by the local spectrum (median of 5 channels)
+        plus the fine structure the neighbours have there. See :mod:`eelswidgets.spikes` for
+        the exact test. A spike on the top of the ZLP, where the neighbours' peaks differ as
+        much, cannot be told apart and is kept; a 1 x 1 image has no neighbours and is kept.
+
+        Parameters
+        ----------
+        threshold : float
+            In units of the local (Poisson-model) noise; default 8.
+        return_report : bool
+            Also return a :class:`~eelswidgets.spikes.SpikeReport` (count, mask, locations).
+
+        Returns
+        -------
+        SpectrumImage, or (SpectrumImage, SpikeReport) if ``return_report``
+            The count is always recorded in ``metadata["processing"]``.
+
+        Examples
+        --------
+        >>> clean, report = si.remove_spikes(return_report=True)   # doctest: +SKIP
+        >>> report.count, report.locations[:3]                    # doctest: +SKIP
+        """
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+            raise TypeError(f"threshold must be a number of noise units, got {threshold!r}")
+        if not np.isfinite(threshold) or threshold <= 0:
+            raise ValueError(f"threshold must be a positive, finite number of noise units, "
+                             f"got {threshold!r}")
+        mask, cube = _spikes.find_spikes(self._data, self._valid, float(threshold))
+        report = _spikes.SpikeReport(mask=mask, energy=self._energy.copy(),
+                                     original=self._data[mask].copy(), replacement=cube[mask])
+        for arr in (report.mask, report.energy, report.original, report.replacement):
+            arr.setflags(write=False)
+        out = self._with_history(
+            f"remove_spikes(threshold={float(threshold):g}): {report.count} value(s) replaced "
+            f"in {len(report.pixels)} pixel(s)", data=cube)
+        return (out, report) if return_report else out
 
     def remove_background(self, window: tuple[float, float], model: str = "powerlaw"
                           ) -> SpectrumImage:
