@@ -5,10 +5,14 @@
 - :func:`perovskite_interface`: core-loss edges across a SrTiO3/LaGaO3 interface.
 - :func:`rotated_motifs`: maps with rotated copies of one motif (rotation-invariant models).
 
+Public files that other people acquired and published (not shipped with the package, fetched
+on demand from their source): :mod:`~eelswidgets.datasets.realdata`.
+
 Every generator is seeded (same seed, same output), size-configurable and returns ground truth
 (``SpectrumImage.truth`` or the fields of :class:`MotifStack`).
 """
 
+from . import realdata
 from .motifs import MotifStack, render_motif, rotated_motifs
 from .nanocubes import nanocube_array
 from .perovskite import perovskite_interface
@@ -19,6 +23,7 @@ __all__ = [
     "nanocube_array",
     "nanowires",
     "perovskite_interface",
+    "realdata",
     "render_motif",
     "rotated_motifs",
 ]
