@@ -29,6 +29,7 @@ __all__ = [
     "fit_power_law",
     "fit_two_exponentials",
     "subtract_background",
+    "block_average",
     "NORMALIZE_METHODS",
 ]
 
@@ -81,6 +82,32 @@ def bin_cube(cube: np.ndarray, energy: np.ndarray, haadf: np.ndarray | None,
     if haadf is not None:
         h = _block_reduce(_block_reduce(haadf, 0, spatial, "mean"), 1, spatial, "mean")
     return out.astype(np.float32), e, h
+
+
+def block_average(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Average an image onto a coarser ``shape`` whose size divides the image's exactly.
+
+    An image sampled ``fy x fx`` times per pixel of the target grid (e.g. a HAADF image
+    acquired with 32 x 32 sub-pixel samples per spectrum-image pixel) is reduced to one value
+    per target pixel, the mean of its ``fy x fx`` block. Axis order is ``(y, x)`` for both.
+
+    Raises
+    ------
+    ValueError
+        If the image's shape is not an integer multiple of ``shape``; the message names both.
+    """
+    ny, nx = (int(n) for n in shape)
+    h, w = image.shape
+    if h % ny or w % nx:
+        hint = (" (the transposed image would fit: pass image.T if its axes are (x, y))"
+                if w % ny == 0 and h % nx == 0 else "")
+        raise ValueError(
+            f"the image has shape ({h}, {w}) but the spectrum image has {ny} x {nx} pixels "
+            f"(shape ({ny}, {nx})); an image can be attached when its shape is an integer "
+            f"multiple of the spectrum-image grid (e.g. ({ny * 32}, {nx * 32}) for 32 x 32 "
+            f"samples per pixel){hint}; crop or resample it first")
+    fy, fx = h // ny, w // nx
+    return image.reshape(ny, fy, nx, fx).mean(axis=(1, 3), dtype=np.float64)
 
 
 def normalize_cube(cube: np.ndarray, energy: np.ndarray, method: str) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,9 @@ class SpectrumImage:
             h = as_float_array(haadf, "haadf", ndim=2)
             if h.shape != (ny, nx):
                 raise ValueError(f"haadf has shape {h.shape} but data has {ny}x{nx} pixels; "
-                                 "the HAADF image must be registered to the spectrum image")
+                                 "the HAADF image must be registered to the spectrum image; "
+                                 "for an image sampled an integer number of times per pixel "
+                                 "use si.attach_haadf(image)")
             check_finite(h, "haadf")
         ps = float(pixel_size)
         if not np.isfinite(ps) or ps <= 0:
@@ -170,6 +173,53 @@ class SpectrumImage:
         meta = copy.deepcopy(self.metadata)
         meta.setdefault("processing", []).append(step)
         return self.replace(metadata=meta, **changes)
+
+    def attach_haadf(self, image) -> SpectrumImage:
+        """Return a copy with an image (HAADF, ADF...) acquired with the spectra attached.
+
+        Acquisition software often saves the simultaneously acquired HAADF image as a separate
+        file, sometimes sampled more finely than the spectrum image. An image whose shape is an
+        integer multiple ``(fy * ny, fx * nx)`` of the spectrum-image grid is block-averaged
+        onto it (one value per spectrum-image pixel, the mean of its ``fy x fx`` samples).
+
+        Both are assumed to be stored as ``(y, x)`` = (rows, columns) over the same scanned
+        area, as Digital Micrograph, HyperSpy and rosettasciio do; the image is not flipped,
+        transposed or registered.
+
+        Parameters
+        ----------
+        image : array_like (ny_img, nx_img) or str or os.PathLike
+            The image, or a file holding it (``.dm3``, ``.dm4``, ``.hspy``, ``.emd``, or the
+            project's own ``.npz``/``.h5`` whose HAADF is used); read with
+            :func:`eelswidgets.io.read_image`.
+
+        Returns
+        -------
+        SpectrumImage
+            ``metadata["haadf_source"]`` records the original shape, the samples per pixel and
+            the file name when the image came from a file.
+
+        Raises
+        ------
+        ValueError
+            The image's shape is not an integer multiple of ``(ny, nx)`` (the message names
+            both shapes), or it holds NaN/Inf.
+        """
+        source: dict[str, Any] = {}
+        if isinstance(image, (str, os.PathLike)):
+            from .io import read_image  # io builds on this class; imported lazily
+
+            source["file"] = os.path.basename(os.fspath(image))
+            image = read_image(image)
+        img = as_float_array(image, "haadf image", ndim=2, dtype=np.float64)
+        check_finite(img, "haadf image")
+        h = _pp.block_average(img, (self.ny, self.nx))
+        fy, fx = img.shape[0] // self.ny, img.shape[1] // self.nx
+        meta = copy.deepcopy(self.metadata)
+        meta["haadf_source"] = {**source, "shape": list(img.shape), "samples_per_pixel": [fy, fx]}
+        meta.setdefault("processing", []).append(
+            f"attach_haadf({source.get('file', 'array')}, {fy}x{fx} samples per pixel)")
+        return self.replace(metadata=meta, haadf=h)
 
     # ------------------------------------------------------------------ selection
     def crop_energy(self, lo: float, hi: float) -> SpectrumImage:

@@ -3,6 +3,7 @@
 - :func:`load` / :func:`save`: the project's own ``.npz``/``.h5`` format (exact round trip of
   cube, axes, HAADF, valid mask, metadata and truth) and, through rosettasciio (extra ``io``),
   ``.hspy``, ``.dm3``, ``.dm4``, ``.emd`` and ``.msa`` files.
+- :func:`read_image`: the 2D image of a file (a HAADF image saved apart from its spectra).
 - :func:`from_hyperspy` / :func:`to_hyperspy`: HyperSpy / exspy signals.
 - :func:`atomic_write` / :func:`atomic_path`: write files atomically (used by every writer).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from ._atomic import atomic_path, atomic_write
 from .files import NATIVE_FORMATS, READ_FORMATS, load, save
 from .hyperspy_interop import from_hyperspy, to_hyperspy
+from .images import read_image
 from .native import FORMAT_NAME, FORMAT_VERSION
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "atomic_write",
     "from_hyperspy",
     "load",
+    "read_image",
     "save",
     "to_hyperspy",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 
@@ -27,7 +28,16 @@ def _unknown(path: Path, formats, action: str) -> ValueError:
                       f"supported: {', '.join(formats)}")
 
 
-def load(path, *, signal: int | None = None, haadf: int | bool | None = None) -> SpectrumImage:
+def _check_readable(path: Path, formats) -> None:
+    if path.suffix.lower() not in formats:
+        raise _unknown(path, formats, "load")
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a directory, not a file")
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+
+
+def load(path, *, signal: int | None = None, haadf=None) -> SpectrumImage:
     """Read a spectrum image from a file; the format follows from the extension.
 
     Parameters
@@ -38,9 +48,12 @@ def load(path, *, signal: int | None = None, haadf: int | bool | None = None) ->
     signal : int, optional
         For files with several signals: index of the one to load as the spectrum image
         (default: the spectrum image with the most pixels; see :mod:`eelswidgets.io.rosetta`).
-    haadf : int or bool, optional
+    haadf : int, bool, str, os.PathLike or array_like, optional
         For files with several signals: index of the 2D image to attach as HAADF, ``False``
-        for none, None (default) for the first 2D image of matching shape.
+        for none, None (default) for the first 2D image of matching shape. A path to another
+        file (the HAADF image saved separately) or an array attaches that image instead,
+        block-averaged when it is sampled an integer number of times per spectrum-image pixel
+        (see :meth:`SpectrumImage.attach_haadf`, which also says what orientation is assumed).
 
     Returns
     -------
@@ -55,7 +68,8 @@ def load(path, *, signal: int | None = None, haadf: int | bool | None = None) ->
         ``path`` is a directory.
     ValueError
         Unknown extension; a file that is truncated, corrupt, of a newer format version, holds
-        pickled objects, or holds no spectrum image.
+        pickled objects, or holds no spectrum image; a HAADF image whose shape is not an
+        integer multiple of the spectrum image's (the message names both shapes).
     ImportError
         A rosettasciio format without the ``io`` extra installed.
 
@@ -63,15 +77,16 @@ def load(path, *, signal: int | None = None, haadf: int | bool | None = None) ->
     --------
     >>> import eelswidgets as ew
     >>> si = ew.load("map.dm4")  # doctest: +SKIP
+    >>> si = ew.load("SI.dm3", haadf="HAADF.dm3")  # doctest: +SKIP
     """
     path = _as_path(path)
     ext = path.suffix.lower()
-    if ext not in READ_FORMATS:
-        raise _unknown(path, READ_FORMATS, "load")
-    if path.is_dir():
-        raise IsADirectoryError(f"{str(path)!r} is a directory, not a file")
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    _check_readable(path, READ_FORMATS)
+    if haadf is not None and not isinstance(haadf, (bool, numbers.Integral)):
+        if isinstance(haadf, (str, os.PathLike)):
+            _check_readable(_as_path(haadf), READ_FORMATS)   # before reading the cube
+        si = load(path, signal=signal, haadf=None if ext in NATIVE_FORMATS else False)
+        return si.attach_haadf(haadf)
     if ext in NATIVE_FORMATS:
         if signal is not None or haadf is not None:
             raise TypeError(f"signal= and haadf= apply to microscope files, not to {ext} files "
