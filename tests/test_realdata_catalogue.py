@@ -9,6 +9,7 @@ import shutil
 import socket
 import tempfile
 
+import numpy as np
 import pooch
 import pytest
 from conftest import REALDATA
@@ -177,3 +178,21 @@ def test_download_with_wrong_content_is_refused(tmp_path, monkeypatch):
 def test_unknown_name_lists_the_catalogue(name):
     with pytest.raises(ValueError, match=r"oxide_coreloss_SI\.dm3"):
         realdata.fetch(name)
+
+
+@pytest.mark.parametrize(("loader", "kwargs", "shape", "has_haadf"), [
+    ("oxide_interface_si", {}, (49, 6, 1024), True),
+    ("oxide_interface_si", {"haadf": False}, (49, 6, 1024), False),
+    ("drifting_lowloss_si", {}, (16, 16, 1024), False),
+    ("cuzn_si", {}, (50, 40, 162), True),
+    ("lsmo_linescan", {}, (1, 40, 586), False),
+    ("lsmo_linescan", {"low_loss": True}, (1, 40, 1024), False),
+])
+def test_loaders_read_the_fetched_files_offline(loader, kwargs, shape, has_haadf):
+    import eelswidgets as ew
+
+    si = getattr(ew.datasets, loader)(data_dir=REALDATA, **kwargs)
+    assert si.shape == shape
+    assert (si.haadf is not None) == has_haadf
+    if has_haadf:
+        assert np.isfinite(si.haadf).all() and si.haadf.std() > 0

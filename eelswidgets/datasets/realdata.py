@@ -11,6 +11,10 @@ The cache folder is, in this order: the ``data_dir`` argument, the environment v
 pooch). A folder that already holds a file with the right sha256 is only read, never written:
 point ``EELSWIDGETS_DATA_DIR`` at a read-only copy of the files to work offline.
 
+The loaders :func:`oxide_interface_si`, :func:`drifting_lowloss_si`, :func:`cuzn_si` and
+:func:`lsmo_linescan` fetch a file (and the HAADF image saved beside it) and return a
+:class:`~eelswidgets.SpectrumImage`; they need the ``io`` extra (rosettasciio and pooch).
+
 Examples
 --------
 >>> from eelswidgets.datasets import realdata
@@ -27,9 +31,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from ..io import load
 from ..io._optional import require
+from ..spectrum_image import SpectrumImage
 
-__all__ = ["ENV_VAR", "RealFile", "cache_dir", "catalogue", "fetch", "names", "summary"]
+__all__ = [
+    "ENV_VAR",
+    "RealFile",
+    "cache_dir",
+    "catalogue",
+    "cuzn_si",
+    "drifting_lowloss_si",
+    "fetch",
+    "lsmo_linescan",
+    "names",
+    "oxide_interface_si",
+    "summary",
+]
 
 #: Environment variable that sets the folder the files are fetched into (or read from).
 ENV_VAR = "EELSWIDGETS_DATA_DIR"
@@ -246,3 +264,94 @@ def fetch(name: str, *, data_dir=None) -> Path:
             f"({type(exc).__name__}: {exc}). Download it by hand into that folder, or set "
             f"{ENV_VAR} to a folder that holds it.") from exc
     return Path(fetched)
+
+
+def _load(name: str, haadf: str | None = None, *, data_dir=None) -> SpectrumImage:
+    """:func:`fetch` a spectrum image (and its HAADF file) and load it."""
+    image = fetch(haadf, data_dir=data_dir) if haadf else False
+    return load(fetch(name, data_dir=data_dir), haadf=image)
+
+
+def oxide_interface_si(haadf: bool = True, *, data_dir=None) -> SpectrumImage:
+    """Core-loss SI across an oxide heterostructure (Ti L2,3, O K, La M4,5), 49 x 6 px.
+
+    Fetched on first use from pycroscopy/SciFiDatasets (MIT licence); not shipped with the
+    package. The growth direction runs along the 49 rows: a La-rich band in rows ~18-29 where
+    the Ti signal drops. 350-861.5 eV at 0.5 eV/channel, counts, no spatial calibration.
+
+    Parameters
+    ----------
+    haadf : bool
+        Attach the HAADF image acquired with it (a separate file, 32 x 32 samples per SI pixel,
+        block-averaged onto the SI grid).
+    data_dir : str or os.PathLike, optional
+        Folder to fetch into / read from (default: :func:`cache_dir`).
+
+    Returns
+    -------
+    SpectrumImage
+    """
+    return _load("oxide_coreloss_SI.dm3", "oxide_coreloss_HAADF.dm3" if haadf else None,
+                 data_dir=data_dir)
+
+
+def drifting_lowloss_si(*, data_dir=None) -> SpectrumImage:
+    """Low-loss SI whose zero-loss peak drifts by ~3 eV across the scan, 16 x 16 px.
+
+    Fetched on first use from vcangadi1/EELS_Hyperspy (no licence stated there: for your own
+    analysis only); not shipped with the package. -30-276.9 eV at 0.3 eV/channel, with a bulk
+    plasmon ~16 eV above the ZLP and spikes in row 8. No HAADF image was published with it.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        Folder to fetch into / read from (default: :func:`cache_dir`).
+
+    Returns
+    -------
+    SpectrumImage
+    """
+    return _load("lowloss_drift_16x16_SI.dm3", data_dir=data_dir)
+
+
+def cuzn_si(haadf: bool = True, *, data_dir=None) -> SpectrumImage:
+    """Core-loss SI of Cu and ZnO on carbon nanotubes (Cu L2,3, Zn L2,3), 50 x 40 px.
+
+    Fetched on first use from hyperspy/exspy-demos (no licence stated there: for your own
+    analysis only); not shipped with the package. 700-1988 eV at 8 eV/channel (binned).
+
+    Parameters
+    ----------
+    haadf : bool
+        Attach the 50 x 40 HAADF image acquired with it (a separate file).
+    data_dir : str or os.PathLike, optional
+        Folder to fetch into / read from (default: :func:`cache_dir`).
+
+    Returns
+    -------
+    SpectrumImage
+    """
+    return _load("CuZn_coreloss_SI.hspy", "CuZn_HAADF.hspy" if haadf else None,
+                 data_dir=data_dir)
+
+
+def lsmo_linescan(low_loss: bool = False, *, data_dir=None) -> SpectrumImage:
+    """Line scan (1 x 40 px) across a La0.7Sr0.3MnO3 film: core loss (O K, Mn L2,3) or low loss.
+
+    Fetched on first use from hyperspy/exspy-demos (no licence stated there: for your own
+    analysis only); not shipped with the package.
+
+    Parameters
+    ----------
+    low_loss : bool
+        The low-loss line scan with the zero-loss peak (-50-461.5 eV) instead of the core loss
+        (428.5-721 eV); both at 0.5 eV/channel, acquired together (DualEELS).
+    data_dir : str or os.PathLike, optional
+        Folder to fetch into / read from (default: :func:`cache_dir`).
+
+    Returns
+    -------
+    SpectrumImage
+    """
+    return _load("LSMO_linescan_low_loss.hspy" if low_loss else "LSMO_linescan.hspy",
+                 data_dir=data_dir)
