@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import preprocess as _pp
+from . import zlp_align as _zlp
 from ._checks import as_float_array, check_finite, check_int, check_mask
 
 __all__ = ["SpectrumImage"]
@@ -291,6 +292,51 @@ class SpectrumImage:
         sl = _pp.energy_slice(self._energy, cut, float(self._energy[-1]))
         return self._with_history(f"remove_zlp({tuple(fit_window)}, model={model!r})",
                                   data=cube[..., sl], energy=self._energy[sl])
+
+    def align_zlp(self, search: tuple[float, float] | None = None, *,
+                  return_shifts: bool = False):
+        """Shift every spectrum so that its zero-loss peak sits at 0 eV.
+
+        The ZLP position is found per pixel to a fraction of a channel, every spectrum is
+        resampled by linear interpolation onto one axis that has a channel at 0 eV (same
+        spacing), and the axis is cropped to the energies that every pixel measured. See
+        :mod:`eelswidgets.zlp_align` for the method and why the interpolation is linear.
+
+        Parameters
+        ----------
+        search : (float, float), optional
+            Energy window (eV, on the current axis) that holds the ZLP at every pixel; default
+            the whole axis. Narrow it when another feature could be taken for the ZLP.
+        return_shifts : bool
+            Also return the shift map.
+
+        Returns
+        -------
+        SpectrumImage, or (SpectrumImage, numpy.ndarray) if ``return_shifts``
+            The aligned spectrum image (float32). The shift map, the energy (eV) on the
+            original axis at which the ZLP of each pixel was found (NaN at invalid pixels), is
+            also kept in ``metadata["zlp_shifts"]`` (a nested list, None at invalid pixels).
+
+        Raises
+        ------
+        ValueError
+            Pixels without a clear ZLP (the message lists them and says what to do), or a
+            drift larger than the energy range.
+
+        Examples
+        --------
+        >>> aligned, shifts = si.align_zlp(return_shifts=True)   # doctest: +SKIP
+        >>> float(np.ptp(shifts))          # drift across the scan, eV   # doctest: +SKIP
+        """
+        pos = _zlp.zlp_positions(self._data, self._energy, self._valid, search)
+        cube, energy = _zlp.shift_to_common_axis(self._data, self._energy, pos, self._valid)
+        meta = copy.deepcopy(self.metadata)
+        meta["zlp_shifts"] = [[None if np.isnan(v) else float(v) for v in row] for row in pos]
+        meta.setdefault("processing", []).append(
+            f"align_zlp(search={search}): ZLP at {np.nanmin(pos):.4g}..{np.nanmax(pos):.4g} eV "
+            f"moved to 0 eV, axis {energy[0]:.4g}..{energy[-1]:.4g} eV")
+        out = self.replace(data=cube, energy=energy, metadata=meta)
+        return (out, pos) if return_shifts else out
 
     def remove_background(self, window: tuple[float, float], model: str = "powerlaw"
                           ) -> SpectrumImage:

@@ -44,3 +44,35 @@ def test_cuzn_haadf_file_matches_the_si_grid_and_its_intensity():
 def test_a_haadf_of_another_scan_is_refused_with_both_shapes():
     with pytest.raises(ValueError, match=r"\(1568, 192\).*\(50, 40\)"):
         ew.load(real("CuZn_coreloss_SI.hspy"), haadf=real("oxide_coreloss_HAADF.dm3"))
+
+
+# ---------------------------------------------------------------- item 2: ZLP drift
+def _five_point_peak(cube, energy):
+    """ZLP position by a least-squares parabola through the log of the 5 top channels.
+
+    An estimator independent of the one inside ``align_zlp``.
+    """
+    rows = cube.reshape(-1, cube.shape[-1])
+    out = []
+    for row in rows:
+        k = int(np.argmax(row))
+        c2, c1, _ = np.polyfit(energy[k - 2:k + 3], np.log(row[k - 2:k + 3]), 2)
+        out.append(-c1 / (2 * c2))
+    return np.array(out).reshape(cube.shape[:2])
+
+
+def test_drifting_lowloss_zlp_spread_is_below_0_1_ev_after_alignment():
+    si = ew.load(real("lowloss_drift_16x16_SI.dm3"))
+    before = _five_point_peak(si.data, si.energy)
+    aligned, shifts = si.align_zlp(return_shifts=True)
+    after = _five_point_peak(aligned.data, aligned.energy)
+    assert np.ptp(before) > 2.5                       # the README's +7.2..+10.2 eV drift
+    assert np.ptp(after) < 0.1, np.ptp(after)
+    assert np.max(np.abs(after)) < 0.1                # and it sits at 0 eV
+    np.testing.assert_allclose(shifts, before, atol=0.15)
+    # cropped to what every pixel measured, to within one 0.3 eV channel
+    assert 0 <= aligned.energy[0] - (si.energy[0] - shifts.min()) < 0.3
+    assert 0 <= (si.energy[-1] - shifts.max()) - aligned.energy[-1] < 0.3
+    print(f"lowloss drift: ZLP at {shifts.min():.2f}..{shifts.max():.2f} eV before, spread "
+          f"{np.ptp(after) * 1000:.0f} meV after (5-point estimator); axis "
+          f"{aligned.energy[0]:.2f}..{aligned.energy[-1]:.2f} eV, {aligned.ne} channels")
