@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 from typing import Any
 
 import numpy as np
 
 from . import preprocess as _pp
+from . import spikes as _spikes
 from . import zlp_align as _zlp
 from ._checks import as_float_array, check_finite, check_int, check_mask
 
@@ -337,6 +339,50 @@ class SpectrumImage:
             f"moved to 0 eV, axis {energy[0]:.4g}..{energy[-1]:.4g} eV")
         out = self.replace(data=cube, energy=energy, metadata=meta)
         return (out, pos) if return_shifts else out
+
+    def remove_spikes(self, threshold: float = _spikes.DEFAULT_THRESHOLD, *,
+                      return_report: bool = False):
+        """Replace spikes (cosmic rays, hot detector pixels), without any interaction.
+
+        A spike is a value far above the local noise that is narrow in energy (one or two
+        channels) and that no neighbouring pixel has at that energy (within one channel), so
+        sharp features that are spatially extended (the zero-loss peak, an edge onset, a white
+        line) are left alone. Each one is replaced by the local spectrum (median of 5 channels)
+        plus the fine structure the neighbours have there. See :mod:`eelswidgets.spikes` for
+        the exact test. A spike on the top of the ZLP, where the neighbours' peaks differ as
+        much, cannot be told apart and is kept; a 1 x 1 image has no neighbours and is kept.
+
+        Parameters
+        ----------
+        threshold : float
+            In units of the local (Poisson-model) noise; default 8.
+        return_report : bool
+            Also return a :class:`~eelswidgets.spikes.SpikeReport` (count, mask, locations).
+
+        Returns
+        -------
+        SpectrumImage, or (SpectrumImage, SpikeReport) if ``return_report``
+            The count is always recorded in ``metadata["processing"]``.
+
+        Examples
+        --------
+        >>> clean, report = si.remove_spikes(return_report=True)   # doctest: +SKIP
+        >>> report.count, report.locations[:3]                    # doctest: +SKIP
+        """
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+            raise TypeError(f"threshold must be a number of noise units, got {threshold!r}")
+        if not np.isfinite(threshold) or threshold <= 0:
+            raise ValueError(f"threshold must be a positive, finite number of noise units, "
+                             f"got {threshold!r}")
+        mask, cube = _spikes.find_spikes(self._data, self._valid, float(threshold))
+        report = _spikes.SpikeReport(mask=mask, energy=self._energy.copy(),
+                                     original=self._data[mask].copy(), replacement=cube[mask])
+        for arr in (report.mask, report.energy, report.original, report.replacement):
+            arr.setflags(write=False)
+        out = self._with_history(
+            f"remove_spikes(threshold={float(threshold):g}): {report.count} value(s) replaced "
+            f"in {len(report.pixels)} pixel(s)", data=cube)
+        return (out, report) if return_report else out
 
     def remove_background(self, window: tuple[float, float], model: str = "powerlaw"
                           ) -> SpectrumImage:
