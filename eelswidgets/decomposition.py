@@ -5,6 +5,13 @@ The cube ``X`` (pixels × channels) is factorised as ``X ≈ A S`` with abundanc
 non-negative (physically meaningful for counts after the zero-loss tail or background has
 been removed); PCA finds orthogonal directions of maximal variance and gives the scree plot
 used to choose ``k``.
+
+With ``poisson=True`` the cube is first weighted for Poisson (counting) noise as Keenan and
+Kotula (2004) proposed and HyperSpy's ``normalize_poissonian_noise`` does: ``X / sqrt(a b^T)``
+with ``a`` the mean image (mean of each pixel's spectrum) and ``b`` the mean spectrum, so that
+every value has about the same noise variance and a weak component is not drowned by the
+noise of the bright pixels and channels. The factors are scaled back afterwards
+(``A <- sqrt(a) A``, ``S <- S sqrt(b)``), so maps and spectra keep their usual meaning.
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ class Decomposition:
         The fitted scikit-learn estimator (components in its own, unsorted order).
     order : numpy.ndarray
         ``order[i]`` is the estimator's component index shown as component ``i``.
+    poisson : bool
+        Whether the factorisation ran on Poisson-weighted data (maps and spectra are scaled
+        back either way).
     """
 
     maps: np.ndarray
@@ -57,6 +67,7 @@ class Decomposition:
     reconstruction_error: float
     estimator: Any = field(repr=False)
     order: np.ndarray = field(repr=False)
+    poisson: bool = False
 
     @property
     def n_components(self) -> int:
@@ -79,8 +90,9 @@ class Decomposition:
         k, ne = self.spectra.shape
         _, ny, nx = self.maps.shape
         peaks = ", ".join(f"{e:.3g}" for e in self.peak_energies())
-        return (f"<Decomposition {self.method.upper()}: {k} components on {ny} x {nx} px, "
-                f"{ne} channels; peaks at [{peaks}] eV; "
+        weighted = ", Poisson-weighted" if self.poisson else ""
+        return (f"<Decomposition {self.method.upper()}{weighted}: {k} components on "
+                f"{ny} x {nx} px, {ne} channels; peaks at [{peaks}] eV; "
                 f"relative error {self.reconstruction_error:.3g}>")
 
 
@@ -96,9 +108,29 @@ def _sort_order(spectra: np.ndarray, maps_flat: np.ndarray, order: str) -> np.nd
     return np.argsort(-weight, kind="stable")
 
 
+def _non_negative(X: np.ndarray, allow_negative: str, what: str) -> np.ndarray:
+    if not np.any(X < 0):
+        return X
+    if allow_negative == "error":
+        frac = float(np.mean(X < 0))
+        raise ValueError(
+            f"{what} needs non-negative data but {frac:.1%} of the values are negative "
+            f"(min {X.min():.3g}); remove the zero-loss tail or background first "
+            "(si.remove_zlp(...) / si.remove_background(...)) and then si.clip(0), "
+            "or pass allow_negative='clip'")
+    return np.clip(X, 0, None)
+
+
+def _poisson_weights(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sqrt`` of the mean image and of the mean spectrum; 1 where they are 0."""
+    a, b = X.mean(axis=1), X.mean(axis=0)
+    return (np.sqrt(np.where(a > 0, a, 1.0)), np.sqrt(np.where(b > 0, b, 1.0)))
+
+
 def decompose(si: SpectrumImage, n_components: int, method: str = "nmf", *,
               random_state: int | None = 0, order: str = "energy", max_iter: int = 1000,
-              allow_negative: str = "error", **estimator_kwargs) -> Decomposition:
+              allow_negative: str = "error", poisson: bool = False,
+              **estimator_kwargs) -> Decomposition:
     """Factorise a spectrum image into component spectra and abundance maps.
 
     Parameters
@@ -118,8 +150,14 @@ def decompose(si: SpectrumImage, n_components: int, method: str = "nmf", *,
     max_iter : int
         Maximum NMF iterations.
     allow_negative : {"error", "clip"}
-        NMF needs non-negative data. ``"error"`` (default) raises a ``ValueError`` naming the fix;
-        ``"clip"`` sets negative values (noise after background subtraction) to zero.
+        NMF and the Poisson weighting need non-negative data. ``"error"`` (default) raises a
+        ``ValueError`` naming the fix; ``"clip"`` sets negative values (noise after background
+        subtraction) to zero.
+    poisson : bool
+        Weight for Poisson noise before the factorisation and undo it after (see the module
+        docstring); recommended for counting data (raw EELS counts, before normalisation).
+        The scree then holds the weighted data's explained-variance ratios. Pixels or
+        channels with no counts at all keep weight 1.
     **estimator_kwargs
         Passed to the scikit-learn estimator (e.g. ``alpha_W``, ``l1_ratio`` for NMF).
 
@@ -138,35 +176,34 @@ def decompose(si: SpectrumImage, n_components: int, method: str = "nmf", *,
     method = check_choice(str(method).lower(), "method", METHODS)
     check_choice(order, "order", ORDERS)
     check_choice(allow_negative, "allow_negative", ("error", "clip"))
+    if not isinstance(poisson, (bool, np.bool_)):
+        raise TypeError(f"poisson must be True or False, got {poisson!r}")
     X = si.data[si.valid].astype(np.float64)          # (n_valid, ne), a copy
     n_pix, ne = X.shape
     k = check_int(n_components, "n_components", low=1, high=min(n_pix, ne))
+    if method == "nmf" or poisson:
+        X = _non_negative(X, allow_negative, "Poisson weighting" if poisson else "NMF")
+    wa, wb = _poisson_weights(X) if poisson else (np.ones(n_pix), np.ones(ne))
+    Xw = X / wa[:, None] / wb[None, :]
 
     n_scree = min(SCREE_COMPONENTS, n_pix, ne)
-    scree = PCA(n_components=n_scree, svd_solver="full").fit(X).explained_variance_ratio_
+    scree = PCA(n_components=n_scree, svd_solver="full").fit(Xw).explained_variance_ratio_
 
     if method == "nmf":
-        if np.any(X < 0):
-            if allow_negative == "error":
-                frac = float(np.mean(X < 0))
-                raise ValueError(
-                    f"NMF needs non-negative data but {frac:.1%} of the values are negative "
-                    f"(min {X.min():.3g}); remove the zero-loss tail or background first "
-                    "(si.remove_zlp(...) / si.remove_background(...)) and then si.clip(0), "
-                    "or pass allow_negative='clip'")
-            X = np.clip(X, 0, None)
         est = NMF(n_components=k, init="nndsvda", random_state=random_state,
                   max_iter=max_iter, **estimator_kwargs)
-        A = est.fit_transform(X)
+        A = est.fit_transform(Xw)
         S = est.components_
     else:
         est = PCA(n_components=k, random_state=random_state, **estimator_kwargs)
-        A = est.fit_transform(X)
+        A = est.fit_transform(Xw)
         S = est.components_
         # deterministic sign: largest-magnitude loading positive
         flip = np.sign(S[np.arange(k), np.argmax(np.abs(S), axis=1)])
         A, S = A * flip, S * flip[:, None]
     model = A @ S + (est.mean_ if method == "pca" else 0.0)
+    A, S = A * wa[:, None], S * wb[None, :]               # back to the data's scale
+    model = model * wa[:, None] * wb[None, :]
     rel_err = float(np.linalg.norm(X - model) / max(np.linalg.norm(X), 1e-300))
 
     idx = _sort_order(S, A, order)
@@ -175,4 +212,4 @@ def decompose(si: SpectrumImage, n_components: int, method: str = "nmf", *,
     return Decomposition(maps=maps, spectra=S[idx].astype(np.float32),
                          scree=scree.astype(np.float64), energy=si.energy.copy(),
                          method=method, reconstruction_error=rel_err, estimator=est,
-                         order=idx)
+                         order=idx, poisson=bool(poisson))
