@@ -5,9 +5,11 @@ from __future__ import annotations
 import builtins
 import hashlib
 import os
+import re
 import shutil
 import socket
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pooch
@@ -196,3 +198,20 @@ def test_loaders_read_the_fetched_files_offline(loader, kwargs, shape, has_haadf
     assert (si.haadf is not None) == has_haadf
     if has_haadf:
         assert np.isfinite(si.haadf).all() and si.haadf.std() > 0
+
+
+def test_readme_recipe_runs_offline_on_the_public_files(monkeypatch, tmp_path):
+    """The README's "Your own data" recipe (its first two code blocks) runs as written."""
+    monkeypatch.setenv(realdata.ENV_VAR, str(REALDATA))
+    monkeypatch.chdir(tmp_path)
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Your own data", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    scope = {}
+    exec(compile("\n".join(blocks[:2]), "README.md", "exec"), scope)
+    assert scope["si"].haadf.shape == (49, 6) and scope["dec"].maps.shape == (3, 49, 6)
+    assert scope["report"].count >= 1 and np.ptp(scope["shifts"]) > 2.0
+    assert scope["low"].energy[0] >= 2.0
+    assert np.corrcoef(scope["ti"].mean(1), scope["la"].mean(1))[0, 1] < -0.5
+    scope["ex"].close()
+    scope["dex"].close()
