@@ -38,7 +38,8 @@ import torch
 
 from ._checks import as_float_array, check_choice, check_finite, check_int, check_mask
 
-__all__ = ["ArrayWindows", "WindowSampler", "Windows", "make_windows", "window_bounds"]
+__all__ = ["ArrayWindows", "WindowSampler", "Windows", "check_window_fits", "largest_window",
+           "make_windows", "window_bounds"]
 
 _NORMALIZE = ("channel", "joint", "none")
 
@@ -55,6 +56,54 @@ def window_bounds(window: int) -> tuple[int, int]:
     """
     w = check_int(window, "window", low=1)
     return w // 2, w - 1 - w // 2
+
+
+def largest_window(ny: int, nx: int, *, multiple: int = 1, minimum: int = 1) -> int | None:
+    """The largest window that fits an image of ``ny x nx`` pixels, or None if none does.
+
+    It must be at most the image's smaller side, a multiple of ``multiple`` (2: even, as
+    Im2Spec needs; 4: as Spec2Im needs) and at least ``minimum``.
+    """
+    w = min(int(ny), int(nx)) // multiple * multiple
+    return w if w >= minimum else None
+
+
+def check_window_fits(window: int, ny: int, nx: int, who: str, *, multiple: int = 1,
+                      minimum: int = 1) -> None:
+    """Raise a ``ValueError`` naming the largest window that fits if ``window`` does not.
+
+    Parameters
+    ----------
+    window : int
+        The requested window size.
+    ny, nx : int
+        The image size in pixels.
+    who : str
+        The model, for the message (e.g. ``"Im2Spec"``).
+    multiple, minimum : int
+        The model's rules on the window size (see :func:`largest_window`).
+    """
+    if window <= min(ny, nx):
+        return
+    if multiple == 2:
+        desc = "an even window"
+    elif multiple > 2:
+        desc = f"a window that is a multiple of {multiple}"
+    else:
+        desc = "a window"
+    if minimum > max(multiple, 1):
+        desc += f" of at least {minimum} pixels"
+    needs = f" ({who} needs {desc})" if desc != "a window" else ""
+    best = largest_window(ny, nx, multiple=multiple, minimum=minimum)
+    if best is None:
+        fix = (f"no window fits{needs}: the image is only {min(ny, nx)} pixel(s) across. "
+               f"Windowed models need a scan at least {max(multiple, minimum)} pixels across; "
+               "the spectral models (decompose, SpectralVAE) work on any scan, line scans "
+               "included")
+    else:
+        fix = f"the largest window that fits{needs} is window={best}"
+    raise ValueError(f"window={window} is larger than the image ({ny} x {nx} pixels; a window "
+                     f"must be at most its smaller side, {min(ny, nx)}); {fix}")
 
 
 def _check_parity(window: int, parity: str | None, who: str = "this model") -> None:
@@ -189,9 +238,7 @@ class Windows:
         c, ny, nx = arr.shape
         w = check_int(window, "window", low=1)
         _check_parity(w, parity)
-        if w > ny or w > nx:
-            raise ValueError(f"window={w} is larger than the image ({ny}x{nx} pixels); "
-                             f"choose window <= {min(ny, nx)}")
+        check_window_fits(w, ny, nx, "windows", multiple=1 if parity != "even" else 2)
         if normalization is None:
             normalization = _normalization_constants(arr, (1, 2), normalize, ranges, "maps")
         else:

@@ -38,7 +38,15 @@ def test_cuzn_haadf_file_matches_the_si_grid_and_its_intensity():
     # same orientation: the HAADF follows the total core-loss intensity (thicker = brighter)
     r = np.corrcoef(si.haadf.ravel(), si.data.sum(-1).ravel())[0, 1]
     assert r > 0.6
-    print(f"CuZn: HAADF vs total counts correlation {r:.2f}")
+    clean, report = si.remove_spikes(return_report=True)
+    assert report.count <= 5
+    edges = clean.remove_background((820, 910)).crop_energy(910, 1300)
+    dec = ew.decompose(edges, 2, "nmf", poisson=True, allow_negative="clip", max_iter=500)
+    assert dec.maps.shape == (2, 50, 40) and np.isfinite(dec.maps).all()
+    print(f"CuZn: HAADF vs total counts correlation {r:.2f}; remove_spikes replaced "
+          f"{report.count} value(s) at {[tuple(int(v) for v in p) for p in report.locations]}; "
+          f"Poisson-weighted NMF above the Cu L edge: component peaks at "
+          f"{dec.peak_energies().tolist()} eV")
 
 
 def test_a_haadf_of_another_scan_is_refused_with_both_shapes():
@@ -113,3 +121,72 @@ def test_spikes_injected_into_real_data_are_all_found():
     found = {tuple(int(v) for v in loc) for loc in report.locations}
     assert spots <= found
     assert found - spots <= {tuple(int(v) for v in loc) for loc in base.locations}
+
+
+# ---------------------------------------------------------------- item 5: small and 1-D scans
+def test_oxide_49x6_windowed_models_name_the_largest_window():
+    si = ew.load(real("oxide_coreloss_SI.dm3"), haadf=real("oxide_coreloss_HAADF.dm3"))
+    for model, best in ((ew.Im2Spec, 6), (ew.Spec2Im, 4)):
+        with pytest.raises(ValueError, match=rf"49 x 6.*largest window that fits.*window={best}"):
+            model(window=16).fit(si, progress=False)
+    dec = ew.decompose(si.remove_background((400, 450)), 3, "nmf", allow_negative="clip",
+                       max_iter=300)
+    with pytest.raises(ValueError, match=r"largest window that fits.*window=6"):
+        ew.MultichannelRVAE(window=10).fit(dec.maps, progress=False)
+    print(f"oxide 49x6: NMF of the background-subtracted SI, peaks at "
+          f"{np.round(dec.peak_energies(), 1).tolist()} eV; windowed models refuse window=16 "
+          "(Im2Spec: largest 6, Spec2Im: 4) and rVAE window=10 (largest 6)")
+
+
+def test_lsmo_line_scan_through_the_chain():
+    import torch
+
+    from eelswidgets.widgets import DecompositionExplorer, LatentExplorer, SpectrumImageExplorer
+
+    torch.set_num_threads(1)
+    low = ew.load(real("LSMO_linescan_low_loss.hspy"))
+    aligned, shifts = low.align_zlp(return_shifts=True)
+    assert aligned.shape[:2] == (1, 40) and np.ptp(shifts) < 1.0
+    core = ew.load(real("LSMO_linescan.hspy"))
+    clean, report = core.remove_spikes(return_report=True)
+    sub = clean.remove_background((480, 520)).crop_energy(520, 721)
+    dec = ew.decompose(sub, 2, "nmf", allow_negative="clip", poisson=True, max_iter=500)
+    assert dec.maps.shape == (2, 1, 40) and np.isfinite(dec.maps).all()
+    with pytest.raises(ValueError, match="no window fits"):
+        ew.Im2Spec(window=4).fit(core.attach_haadf(np.ones((1, 40))), progress=False)
+    vae = ew.SpectralVAE(latent_dim=2, epochs=2, seed=0).fit(sub, progress=False)
+    assert vae.encode(sub).shape == (1, 40, 2)
+    for ex in (SpectrumImageExplorer(sub), DecompositionExplorer(sub, dec),
+               LatentExplorer(sub, vae)):
+        ex.selection.pixel = (0, 39)
+        np.testing.assert_array_equal(ex.spectrum_view.lines["data"].y, sub.data[0, 39])
+        ex.close()
+    print(f"LSMO line scan: low-loss ZLP at {shifts.min():.2f}..{shifts.max():.2f} eV, aligned; "
+          f"core loss: {report.count} spike(s) replaced; NMF (Poisson-weighted) of O K..Mn L "
+          f"peaks at {np.round(dec.peak_energies(), 1).tolist()} eV")
+
+
+# ---------------------------------------------------------------- the other files
+def test_coreloss_16x16_without_a_zlp_and_with_spikes():
+    si = ew.load(real("coreloss_16x16_SI.dm3"))
+    with pytest.raises(ValueError, match=r"no clear zero-loss peak at \d+ pixel"):
+        si.align_zlp()                              # a core-loss SI starting at 28 eV
+    clean, report = si.remove_spikes(return_report=True)
+    assert 0 < report.count <= 20 and np.all(report.original > report.replacement)
+    dec = ew.decompose(clean, 3, "pca", poisson=True)
+    assert dec.scree[0] > dec.scree[1]
+    print(f"coreloss 16x16: align_zlp refuses (no ZLP); remove_spikes replaced {report.count} "
+          f"value(s) in pixels {report.pixels}; Poisson-weighted PCA scree "
+          f"{np.round(dec.scree[:4], 4).tolist()}")
+
+
+def test_survey_image_is_read_but_not_attachable_to_the_si():
+    survey = ew.io.read_image(real("oxide_coreloss_survey.dm3"))
+    assert survey.shape == (512, 512)
+    si = ew.load(real("oxide_coreloss_SI.dm3"))
+    with pytest.raises(ValueError, match=r"\(512, 512\).*49 x 6"):
+        si.attach_haadf(survey)
+    # the SI's own region of the survey (README: rows 52..428, columns 213..259) is 376 x 46
+    # survey pixels, not a multiple of 49 x 6 either: it must be resampled by the user
+    with pytest.raises(ValueError, match=r"\(376, 46\)"):
+        si.attach_haadf(survey[52:428, 213:259])

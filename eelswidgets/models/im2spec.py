@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .._checks import as_float_array, check_int, check_mask
-from ..patches import Windows, window_bounds
+from ..patches import Windows, check_window_fits, window_bounds
 from ..spectrum_image import SpectrumImage
 from ._im2spec_nets import Im2SpecNet, Spec2ImNet
 from .base import BaseModel
@@ -93,10 +93,8 @@ class _PairModel(BaseModel):
             raise ValueError(f"{type(self).__name__} needs the HAADF image of the spectrum "
                              f"image (si.haadf is None); pass haadf= when building it, e.g. "
                              f"si.replace(haadf=image)")
-        w = int(self.window)
-        if w > min(si.ny, si.nx):
-            raise ValueError(f"window={w} is larger than the image ({si.ny}x{si.nx} pixels); "
-                             f"use window <= {min(si.ny, si.nx)}")
+        check_window_fits(int(self.window), si.ny, si.nx, type(self).__name__,
+                          multiple=self._window_multiple, minimum=4)
         return si
 
     def _check_energy(self, si: SpectrumImage) -> None:

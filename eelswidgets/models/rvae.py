@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .._checks import as_float_array, check_choice, check_finite, check_int
-from ..patches import ArrayWindows, Windows, make_windows
+from ..patches import ArrayWindows, Windows, check_window_fits, make_windows
 from ._layers import (
     check_nonneg_float,
     check_sigma,
@@ -186,7 +186,13 @@ class MultichannelRVAE(BaseModel):
                        learn_sigma=sigma is None, sigma=0.1 if sigma is None else sigma,
                        symmetry=int(self.symmetry))
 
+    def _check_fits(self, data) -> None:
+        if np.ndim(data) in (2, 3):
+            ny, nx = np.shape(data)[-2:]
+            check_window_fits(int(self.window), ny, nx, "MultichannelRVAE", minimum=3)
+
     def _windows(self, data, *, fitted: bool, device) -> Windows | ArrayWindows:
+        self._check_fits(data)
         if fitted:
             window = None if np.ndim(data) == 4 else int(self.window)
             return make_windows(data, window,
@@ -226,6 +232,7 @@ class MultichannelRVAE(BaseModel):
                 raise ValueError(f"the windows are {win.window}x{win.window} but "
                                  f"window={self.window}; set window={win.window}")
         else:
+            self._check_fits(stack)
             win = make_windows(stack, int(self.window), normalize=self.normalize,
                                ranges=self.ranges, mask=mask, device=device)
         if len(win) < 2:

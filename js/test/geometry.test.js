@@ -4,7 +4,7 @@ import {
   dataBounds, dataToScreen, fractionToPixel, gridToLatent, latentToGrid, nearestPoint,
   niceLength, niceTicks, panView, pixelsToPointMask, pointInPolygon, pointsInPolygon,
   pointsInRect, pointsOfPixel, pointsToPixels, polygonIndices, rectIndices, scaleBar,
-  screenToData, tileAt, unionSorted, zoomView, formatNumber,
+  screenToData, tileAt, unionSorted, zoomView, formatNumber, displaySize, MIN_DISPLAY_SIDE,
 } from "../src/lib/geometry.js";
 
 // deterministic pseudo-random numbers
@@ -189,4 +189,16 @@ test("min/max decimation keeps narrow peaks and NaN gaps", async () => {
   assert.ok(Number.isNaN(g.value[g.value.length - 1]));
   assert.deepEqual(finiteRange(Float32Array.from([NaN, 2, -1, Infinity, -Infinity])), [-1, 2]);
   assert.equal(finiteRange(Float32Array.from([NaN])), null);
+});
+
+test("display size: square pixels, but a line scan or a thin scan is stretched to stay visible", () => {
+  assert.deepEqual(displaySize(64, 80, 320), [320, 256]);        // ordinary image: aspect kept
+  assert.deepEqual(displaySize(80, 64, 320), [256, 320]);
+  assert.deepEqual(displaySize(1, 40, 320), [320, MIN_DISPLAY_SIDE]); // 8 px -> 64 px strip
+  assert.deepEqual(displaySize(40, 1, 320), [MIN_DISPLAY_SIDE, 320]);
+  assert.deepEqual(displaySize(49, 6, 320), [MIN_DISPLAY_SIDE, 320]); // 39 px -> 64 px
+  assert.deepEqual(displaySize(1, 1, 32), [32, 32]);             // never beyond the size
+  assert.deepEqual(displaySize(0, 0, 320), [320, 240]);          // no image: placeholder
+  // the pointer maps to the right pixel on a stretched strip: 40 columns over 320 px
+  assert.deepEqual(fractionToPixel(0.5, 0.9, 1, 40), [0, 20]);
 });

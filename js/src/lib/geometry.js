@@ -140,6 +140,27 @@ export function scaleBar(nx, widthPx, pixelSize, fraction = 0.25) {
   return { length, px: length / unitsPerPx };
 }
 
+/** Shortest CSS side of a displayed image: a line scan (1 x N) stays visible and clickable. */
+export const MIN_DISPLAY_SIDE = 64;
+
+/**
+ * CSS size [width, height] of an image of ey x ex pixels drawn with its longer side `size`
+ * CSS pixels and square pixels, except that the shorter side is stretched to at least
+ * `minSide` (capped at `size`): a 1 x 40 line scan is then a 64 px strip of tall pixels
+ * instead of an 8 px line. No image (0 x 0) gives a size x 0.75 size placeholder.
+ */
+export function displaySize(ey, ex, size, minSide = MIN_DISPLAY_SIDE) {
+  if (!(ey > 0 && ex > 0)) return [size, Math.round(size * 0.75)];
+  let w, h;
+  if (ex >= ey) {
+    w = size; h = Math.round((size * ey) / ex);
+  } else {
+    h = size; w = Math.round((size * ex) / ey);
+  }
+  const m = Math.min(minSide, size);
+  return [Math.max(w, m, 1), Math.max(h, m, 1)];
+}
+
 /** Format a length with few digits ("20", "2.5", "0.05"). */
 export function formatNumber(v, digits = 3) {
   if (!Number.isFinite(v)) return String(v);

@@ -10,8 +10,8 @@
 import { colorize, cssGradient, parseColor } from "../lib/colormaps.js";
 import { decodeArray, encodeArray } from "../lib/codec.js";
 import {
-  formatNumber, fractionToContinuous, fractionToPixel, polygonIndices, rectIndices, scaleBar,
-  unionSorted,
+  displaySize, formatNumber, fractionToContinuous, fractionToPixel, polygonIndices, rectIndices,
+  scaleBar, unionSorted,
 } from "../lib/geometry.js";
 import {
   coalesce, ensureStyle, eventFraction, h, nowMs, setText, sizeCanvas, throttle,
@@ -133,13 +133,7 @@ function render({ model, el }) {
   function layout() {
     const [ey, ex] = extent();
     const size = Math.max(16, model.get("display_size") || 320);
-    if (!ey || !ex) {
-      cssW = size; cssH = Math.round(size * 0.75);
-    } else if (ex >= ey) {
-      cssW = size; cssH = Math.max(1, Math.round((size * ey) / ex));
-    } else {
-      cssH = size; cssW = Math.max(1, Math.round((size * ex) / ey));
-    }
+    [cssW, cssH] = displaySize(ey, ex, size); // thin scans are stretched to stay visible
     dpr = sizeCanvas(canvas, cssW, cssH);
     stage.style.width = `${cssW}px`;
     stage.style.height = `${cssH}px`;
@@ -205,6 +199,7 @@ function render({ model, el }) {
   }
 
   function drawScaleBar(W, H, ex) {
+    if (cssW < 120 || cssH < 40) return; // no room (a thin scan): the hover readout has units
     const bar = scaleBar(ex, cssW, model.get("pixel_size"), 0.25);
     if (!bar) return;
     const len = bar.px * dpr;
