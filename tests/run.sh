@@ -9,6 +9,8 @@ export MPLBACKEND=Agg
 export EELSWIDGETS_FAST=${EELSWIDGETS_FAST:-1}          # small data and few epochs in notebooks
 export BROWSER_ARTIFACTS=${BROWSER_ARTIFACTS:-$PWD/artifacts/browser}
 export PYTHONHASHSEED=0
+# The public EELS files (ew.datasets.realdata) are read from the local copy, never downloaded.
+export EELSWIDGETS_DATA_DIR=${EELSWIDGETS_DATA_DIR:-$(cd .. && pwd)/shared/realdata}
 
 # The browser tests drive Debian's chromium (Playwright cannot download browsers here).
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}

@@ -5,20 +5,31 @@
 - :func:`perovskite_interface`: core-loss edges across a SrTiO3/LaGaO3 interface.
 - :func:`rotated_motifs`: maps with rotated copies of one motif (rotation-invariant models).
 
+Public files that other people acquired and published (not shipped with the package, fetched
+on demand from their source): :mod:`~eelswidgets.datasets.realdata`, with the loaders
+:func:`oxide_interface_si`, :func:`drifting_lowloss_si`, :func:`cuzn_si`, :func:`lsmo_linescan`.
+
 Every generator is seeded (same seed, same output), size-configurable and returns ground truth
 (``SpectrumImage.truth`` or the fields of :class:`MotifStack`).
 """
 
+from . import realdata
 from .motifs import MotifStack, render_motif, rotated_motifs
 from .nanocubes import nanocube_array
 from .perovskite import perovskite_interface
+from .realdata import cuzn_si, drifting_lowloss_si, lsmo_linescan, oxide_interface_si
 from .wires import nanowires
 
 __all__ = [
     "MotifStack",
+    "cuzn_si",
+    "drifting_lowloss_si",
+    "lsmo_linescan",
     "nanocube_array",
     "nanowires",
+    "oxide_interface_si",
     "perovskite_interface",
+    "realdata",
     "render_motif",
     "rotated_motifs",
 ]
