@@ -645,7 +645,28 @@ def test_latent_grid_and_manifold_have_an_upper_bound():
         im.latent_grid(grid=10**5)
     with pytest.raises(TypeError, match="grid must be an integer"):
         im.latent_grid(grid=2.5)
+    with pytest.raises(ValueError, match="grid must be >= 1"):
+        im.latent_grid(grid=0)
     rv = _make("MultichannelRVAE").fit(_maps(), progress=False)
     with pytest.raises(ValueError, match="grid must be in"):
         rv.manifold(grid=10**4)
     assert rv.manifold(grid=2).shape == (2, 2, 2, 5, 5)
+
+
+def test_a_subclass_fit_is_atomic_without_the_decorator():
+    class Plain(BaseModel):
+        def __init__(self, *, epochs=1, seed=0, device="cpu"):
+            self.epochs, self.seed, self.device = epochs, seed, device
+
+        def _build_module(self):
+            return torch.nn.Linear(2, 2)
+
+        def fit(self, x, callbacks=()):
+            self.state_ = {"n": len(x)}
+            return self._train((torch.as_tensor(x),), lambda m, b: m(b[0]).pow(2).mean(),
+                               callbacks=callbacks, progress=False)
+
+    model = Plain()
+    with pytest.warns(RuntimeWarning, match="Plain.fit was stopped"):
+        model.fit(np.ones((4, 2), np.float32), callbacks=[_StopAtBegin()])
+    assert not model.is_fitted and not hasattr(model, "state_")

@@ -13,7 +13,8 @@ Conventions (scikit-learn style)
   of their fitted constants in ``_state_constraints`` (see :mod:`eelswidgets.models._params`);
   ``fit`` checks the parameters with them, ``load`` checks a file's parameters and constants
   with them before building anything.
-- ``fit`` is wrapped by :func:`fit_atomically`: the learned attributes are replaced only
+- ``fit`` is wrapped by :func:`fit_atomically` (subclasses' ``fit`` is wrapped
+  automatically when not decorated): the learned attributes are replaced only
   when training ends well; on an error the previous fit (or the unfitted state) is restored
   completely, and a fit stopped before its first epoch finished leaves the model as it was.
 - Training never reseeds or advances the caller's global NumPy and torch generators.
@@ -112,6 +113,7 @@ def fit_atomically(fit):
             restore()
             raise
 
+    wrapper._atomic = True
     return wrapper
 
 
@@ -135,7 +137,9 @@ def check_grid(grid, per_point: int, name: str = "grid") -> int:
     if isinstance(grid, bool) or not isinstance(grid, int | np.integer):
         raise TypeError(f"{name} must be an integer, got {grid!r}")
     g = int(grid)
-    if not 1 <= g <= most:
+    if g < 1:
+        raise ValueError(f"{name} must be >= 1 (points per axis), got {g}")
+    if g > most:
         raise ValueError(f"{name} must be in [1, {most}], got {g}: a {g}x{g} lattice of "
                          f"{per_point} values per point would take "
                          f"{4 * g * g * per_point / 2**20:.0f} MiB; decode fewer points")
@@ -161,6 +165,9 @@ class BaseModel:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _REGISTRY[cls.__name__] = cls
+        fit = cls.__dict__.get("fit")
+        if callable(fit) and not getattr(fit, "_atomic", False):
+            cls.fit = fit_atomically(fit)  # every model's fit, even one not decorated
 
     # ------------------------------------------------------------------ parameters
     @classmethod
