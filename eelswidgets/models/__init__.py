@@ -16,6 +16,7 @@ _LAZY = {
     "load": ("eelswidgets.models.base", "load_model"),
     "Trainer": ("eelswidgets.models.trainer", "Trainer"),
     "StopTraining": ("eelswidgets.models.trainer", "StopTraining"),
+    "TrainingDiverged": ("eelswidgets.models.trainer", "TrainingDiverged"),
     "register_progress_factory": ("eelswidgets.models.trainer", "register_progress_factory"),
     "resolve_device": ("eelswidgets.models.trainer", "resolve_device"),
     "seed_everything": ("eelswidgets.models.trainer", "seed_everything"),

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
-
-from .._checks import check_int
 
 
 def mlp(sizes: Sequence[int], *, slope: float = 0.1, last_activation: bool = False
@@ -22,19 +18,6 @@ def mlp(sizes: Sequence[int], *, slope: float = 0.1, last_activation: bool = Fal
         if i < len(sizes) - 2 or last_activation:
             layers.append(nn.LeakyReLU(slope))
     return nn.Sequential(*layers)
-
-
-def check_hidden(hidden, name: str = "hidden") -> tuple[int, ...]:
-    """Validate a sequence of hidden-layer widths."""
-    if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
-        hidden = (int(hidden),)
-    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
-        raise TypeError(f"{name} must be a sequence of layer widths such as (128, 64), "
-                        f"got {hidden!r}")
-    out = tuple(check_int(h, f"{name} entry", low=1) for h in hidden)
-    if not out:
-        raise ValueError(f"{name} must list at least one layer width")
-    return out
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -57,31 +40,6 @@ def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor) -
     n = x[0].numel()
     sq = (x - mean).pow(2).reshape(x.shape[0], -1).sum(dim=1)
     return 0.5 * sq * torch.exp(-2.0 * log_sigma) + n * log_sigma
-
-
-def check_sigma(sigma) -> float | None:
-    """``None`` (learn the noise level) or a positive float (fixed)."""
-    if sigma is None:
-        return None
-    try:
-        s = float(sigma)
-    except (TypeError, ValueError):
-        raise TypeError(f"sigma must be None (learned) or a positive number, got "
-                        f"{sigma!r}") from None
-    if not (math.isfinite(s) and s > 0):
-        raise ValueError(f"sigma must be None (learned) or a positive number, got {sigma!r}")
-    return s
-
-
-def check_nonneg_float(value, name: str) -> float:
-    """Return ``value`` as a finite float >= 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
 
 
 def module_device(module: nn.Module) -> torch.device:

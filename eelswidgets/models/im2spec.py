@@ -23,6 +23,8 @@ Normalisation (constants in ``state_``, reused for any later data):
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 
@@ -30,11 +32,32 @@ from .._checks import as_float_array, check_int, check_mask
 from ..patches import Windows, check_window_fits, window_bounds
 from ..spectrum_image import SpectrumImage
 from ._im2spec_nets import Im2SpecNet, Spec2ImNet
-from .base import BaseModel
+from ._params import TRAINING_RULES, Array, FloatList, Integer, Normalization, Real, Rule
+from .base import BaseModel, check_grid, fit_atomically
 
 __all__ = ["Im2Spec", "Spec2Im"]
 
 _PREDICT_BATCH = 1024
+MAX_WINDOW = 512      #: largest HAADF window (the networks grow with its area)
+MAX_ENERGY = 2**17    #: most energy channels (the networks grow with the spectrum length)
+
+#: rules shared by Im2Spec and Spec2Im (each adds its window rule and its own knobs)
+_PAIR_RULES = {
+    "latent_dim": Integer(1, 1024),
+    "nb_filters": Integer(2, 1024),
+    "n_dilated": Integer(1, 64),
+    **TRAINING_RULES,
+}
+_PAIR_STATE = {
+    "n_energy": Integer(2, MAX_ENERGY),
+    "energy": Array("float64", ("n_energy",)),
+    "haadf_norm": Normalization(1),
+    "spec_scale": Real(0, None, low_open=True),
+    "n_train": Integer(1, 2**40),
+    "code_lo": FloatList("latent_dim"),
+    "code_hi": FloatList("latent_dim"),
+    "code_mid": FloatList("latent_dim"),
+}
 
 
 class _Pairs:
@@ -65,25 +88,11 @@ def _spec2im_loss(module, batch):
 class _PairModel(BaseModel):
     """Shared machinery of :class:`Im2Spec` and :class:`Spec2Im` (not used directly)."""
 
-    _window_multiple = 2  # Im2Spec: even windows; Spec2Im: multiples of 4
     _input_kind = "window"  # what the encoder reads: "window" or "spectrum"
+    _learned_private: ClassVar[tuple[str, ...]] = (*BaseModel._learned_private, "_reference",
+                                                   "_ref_cache")
 
     # ------------------------------------------------------------------ checks
-    def _validate_params(self) -> None:
-        check_int(self.latent_dim, "latent_dim", low=1)
-        w = check_int(self.window, "window", low=4)
-        m = self._window_multiple
-        if w % m:
-            what = "even" if m == 2 else f"a multiple of {m}"
-            lo, hi = w - w % m, w - w % m + m
-            extra = (" (the decoder upsamples a (window/4)x(window/4) map twice by 2)"
-                     if m == 4 else " (as the paper's 16x16 sub-images; the pixel sits at "
-                     "index window//2 of its window)")
-            raise ValueError(f"{type(self).__name__} needs a window that is {what}{extra}, "
-                             f"got window={w}; use window={max(lo, 4)} or {hi}")
-        check_int(self.nb_filters, "nb_filters", low=2)
-        check_int(self.n_dilated, "n_dilated", low=1)
-
     def _check_si(self, si, *, need_haadf: bool) -> SpectrumImage:
         if not isinstance(si, SpectrumImage):
             raise TypeError(f"{type(self).__name__} works on a SpectrumImage, got "
@@ -126,6 +135,7 @@ class _PairModel(BaseModel):
         return self._device()
 
     # ------------------------------------------------------------------ fit
+    @fit_atomically
     def fit(self, si: SpectrumImage, train=None, *, callbacks=(), progress="auto"):
         """Train on the pixels of ``train`` whose window fits inside the image.
 
@@ -146,6 +156,9 @@ class _PairModel(BaseModel):
         """
         self._validate_params()
         si = self._check_si(si, need_haadf=True)
+        if not 2 <= si.ne <= MAX_ENERGY:
+            raise ValueError(f"{type(self).__name__} needs spectra of 2 to {MAX_ENERGY} "
+                             f"energy channels, got {si.ne}; crop or bin the energy axis")
         train_mask = (np.ones((si.ny, si.nx), dtype=bool) if train is None
                       else check_mask(train, (si.ny, si.nx), "train"))
         usable = self._usable(si, train_mask)
@@ -303,7 +316,7 @@ class _PairModel(BaseModel):
             The latent points.
         """
         self._check_fitted()
-        g = check_int(grid, "grid", low=1)
+        g = check_grid(grid, int(np.prod(self._output_shape())))
         d = int(self.latent_dim)
         if d < 2:
             raise ValueError("latent_grid needs latent_dim >= 2; with one latent use "
@@ -462,8 +475,15 @@ class Im2Spec(_PairModel):
     >>> err = ew.error_map(si, pred)                # relative error in %
     """
 
-    _window_multiple = 2
     _input_kind = "window"
+    _parameter_constraints: ClassVar[dict[str, Rule]] = {
+        **_PAIR_RULES,
+        "window": Integer(4, MAX_WINDOW, multiple_of=2, hint=(
+            "Im2Spec needs an even window, as the paper's 16x16 sub-images (the pixel sits "
+            "at index window//2 of its window)")),
+        "upsample": Integer(1, 1024),
+    }
+    _state_constraints: ClassVar[dict[str, Rule]] = _PAIR_STATE
 
     def __init__(self, *, latent_dim: int = 10, window: int = 16, nb_filters: int = 32,
                  n_dilated: int = 4, upsample: int = 4, epochs: int = 50,
@@ -482,14 +502,11 @@ class Im2Spec(_PairModel):
         self.val_fraction = val_fraction
         self.patience = patience
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        check_int(self.upsample, "upsample", low=1)
-
     def _build_module(self) -> torch.nn.Module:
-        return Im2SpecNet(int(self.window), int(self.state_["n_energy"]), int(self.latent_dim),
-                          nb_filters=int(self.nb_filters), n_dilated=int(self.n_dilated),
-                          upsample=int(self.upsample))
+        p = self._validate_params()
+        return Im2SpecNet(p["window"], int(self.state_["n_energy"]), p["latent_dim"],
+                          nb_filters=p["nb_filters"], n_dilated=p["n_dilated"],
+                          upsample=p["upsample"])
 
     def _output_shape(self) -> tuple[int, ...]:
         return (int(self.state_["n_energy"]),)
@@ -562,8 +579,15 @@ class Spec2Im(_PairModel):
     module_, history_, state_ : as for :class:`Im2Spec`.
     """
 
-    _window_multiple = 4
     _input_kind = "spectrum"
+    _parameter_constraints: ClassVar[dict[str, Rule]] = {
+        **_PAIR_RULES,
+        "window": Integer(4, MAX_WINDOW, multiple_of=4, hint=(
+            "Spec2Im needs a window that is a multiple of 4 (the decoder upsamples a "
+            "(window/4)x(window/4) map twice by 2)")),
+        "pool": Integer(1, MAX_ENERGY),
+    }
+    _state_constraints: ClassVar[dict[str, Rule]] = _PAIR_STATE
 
     def __init__(self, *, latent_dim: int = 10, window: int = 16, pool: int = 16,
                  nb_filters: int = 32, n_dilated: int = 4, epochs: int = 50,
@@ -582,14 +606,10 @@ class Spec2Im(_PairModel):
         self.val_fraction = val_fraction
         self.patience = patience
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        check_int(self.pool, "pool", low=1)
-
     def _build_module(self) -> torch.nn.Module:
-        return Spec2ImNet(int(self.state_["n_energy"]), int(self.window), int(self.latent_dim),
-                          pool=int(self.pool), nb_filters=int(self.nb_filters),
-                          n_dilated=int(self.n_dilated))
+        p = self._validate_params()
+        return Spec2ImNet(int(self.state_["n_energy"]), p["window"], p["latent_dim"],
+                          pool=p["pool"], nb_filters=p["nb_filters"], n_dilated=p["n_dilated"])
 
     def _output_shape(self) -> tuple[int, ...]:
         return (int(self.window), int(self.window))

@@ -3,34 +3,35 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from .._checks import as_float_array, check_choice, check_finite, check_int
 from ..patches import ArrayWindows, Windows, check_window_fits, make_windows
-from ._layers import (
-    check_nonneg_float,
-    check_sigma,
-    gaussian_nll,
-    kl_normal,
-    module_device,
-    reparameterize,
+from ._layers import gaussian_nll, kl_normal, module_device, reparameterize
+from ._params import (
+    TRAINING_RULES,
+    Boolean,
+    Choice,
+    Equal,
+    FloatList,
+    Integer,
+    Normalization,
+    Pairs,
+    Real,
+    Rule,
 )
 from ._rvae_nets import RVAENet
-from .base import BaseModel
+from .base import BaseModel, check_grid, fit_atomically
 
 __all__ = ["MultichannelRVAE", "rgb_tiles"]
 
 _DECODERS = ("spatial", "fast")
 _LOG_SIGMA_MIN = math.log(1e-4)
-
-
-def _positive(value, name: str) -> float:
-    v = check_nonneg_float(value, name)
-    if v <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return v
+MAX_WINDOW = 256     #: largest window (the networks grow with its area)
+MAX_CHANNELS = 256   #: most channels (maps) in a stack
 
 
 class MultichannelRVAE(BaseModel):
@@ -123,6 +124,35 @@ class MultichannelRVAE(BaseModel):
     ((24, 24), (24, 24, 2))
     """
 
+    _parameter_constraints: ClassVar[dict[str, Rule]] = {
+        "latent_dim": Integer(1, 256),
+        "window": Integer(3, MAX_WINDOW, hint="a rotation needs a window of at least 3 "
+                          "pixels; the networks grow with the window's area"),
+        "translation": Boolean(),
+        "decoder": Choice(*_DECODERS),
+        "symmetry": Integer(1, 360, hint="symmetry is the order of rotational symmetry "
+                            "(1: none)"),
+        "rotation_prior": Real(0, None, low_open=True),
+        "translation_prior": Real(0, None, low_open=True),
+        "hidden": Integer(1, 8192),
+        "n_layers": Integer(0, 64),
+        "encoder_hidden": Integer(1, 8192),
+        "encoder_layers": Integer(1, 64),
+        "sigma": Real(0, None, low_open=True, none_ok=True,
+                      hint="sigma is None (learned) or a fixed positive noise level"),
+        "kl_weight": Real(0, None),
+        "normalize": Choice("channel", "joint", "none"),
+        "ranges": Pairs(max_len=MAX_CHANNELS, none_ok=True),
+        **TRAINING_RULES,
+    }
+    _state_constraints: ClassVar[dict[str, Rule]] = {
+        "n_channels": Integer(1, MAX_CHANNELS),
+        "window": Equal("window"),
+        "normalization": Normalization("n_channels"),
+        "n_train": Integer(2, 2**40),
+        "z_range": FloatList("latent_dim", width=2),
+    }
+
     def __init__(self, *, latent_dim: int = 2, window: int = 10, translation: bool = True,
                  decoder: str = "spatial", symmetry: int = 1, rotation_prior: float = 0.1,
                  translation_prior: float = 0.1, hidden: int = 128, n_layers: int = 2,
@@ -155,36 +185,18 @@ class MultichannelRVAE(BaseModel):
         self.val_fraction = val_fraction
         self.patience = patience
 
-    # ------------------------------------------------------------------ validation
-    def _validate_params(self) -> None:
-        check_int(self.latent_dim, "latent_dim", low=1)
-        w = check_int(self.window, "window", low=1)
-        if w < 3:
-            raise ValueError(f"window must be at least 3 pixels for a rotation to be "
-                             f"meaningful, got window={w}")
-        if not isinstance(self.translation, (bool, np.bool_)):
-            raise TypeError(f"translation must be True or False, got {self.translation!r}")
-        check_choice(self.decoder, "decoder", _DECODERS)
-        check_int(self.symmetry, "symmetry", low=1, high=360)
-        _positive(self.rotation_prior, "rotation_prior")
-        _positive(self.translation_prior, "translation_prior")
-        check_int(self.hidden, "hidden", low=1)
-        check_int(self.n_layers, "n_layers", low=0)
-        check_int(self.encoder_hidden, "encoder_hidden", low=1)
-        check_int(self.encoder_layers, "encoder_layers", low=1)
-        check_sigma(self.sigma)
-        check_nonneg_float(self.kl_weight, "kl_weight")
-
+    # ------------------------------------------------------------------ network
     def _build_module(self) -> RVAENet:
-        sigma = check_sigma(self.sigma)
-        return RVAENet(n_channels=int(self.state_["n_channels"]), window=int(self.window),
-                       latent_dim=int(self.latent_dim), translation=bool(self.translation),
-                       decoder=self.decoder, hidden=int(self.hidden),
-                       n_layers=int(self.n_layers), encoder_hidden=int(self.encoder_hidden),
-                       encoder_layers=int(self.encoder_layers),
-                       translation_prior=float(self.translation_prior),
+        p = self._validate_params()
+        sigma = p["sigma"]
+        return RVAENet(n_channels=int(self.state_["n_channels"]), window=p["window"],
+                       latent_dim=p["latent_dim"], translation=p["translation"],
+                       decoder=p["decoder"], hidden=p["hidden"], n_layers=p["n_layers"],
+                       encoder_hidden=p["encoder_hidden"],
+                       encoder_layers=p["encoder_layers"],
+                       translation_prior=p["translation_prior"],
                        learn_sigma=sigma is None, sigma=0.1 if sigma is None else sigma,
-                       symmetry=int(self.symmetry))
+                       symmetry=p["symmetry"])
 
     def _check_fits(self, data) -> None:
         if np.ndim(data) in (2, 3):
@@ -203,6 +215,7 @@ class MultichannelRVAE(BaseModel):
                             ranges=self.ranges, device=device)
 
     # ------------------------------------------------------------------ fit
+    @fit_atomically
     def fit(self, stack, *, mask=None, progress="auto", callbacks=()) -> MultichannelRVAE:
         """Train on the windows around every pixel of ``stack`` (or on given windows).
 
@@ -386,7 +399,8 @@ class MultichannelRVAE(BaseModel):
             With ``latent_dim == 1`` the shape is ``(1, grid, C, w, w)``.
         """
         self._check_fitted()
-        g = check_int(grid, "grid", low=1, high=256)
+        w = int(self.window)
+        g = check_grid(grid, int(self.state_["n_channels"]) * w * w)
         d = int(self.latent_dim)
         zr = np.asarray(self.state_.get("z_range", [[-2.0, 2.0]] * d), np.float64)
         if d == 1:

@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from .._checks import as_float_array, check_choice, check_finite, check_int, check_mask
+from .._checks import as_float_array, check_finite, check_mask
 from ..spectrum_image import SpectrumImage
-from ._layers import (
-    check_hidden,
-    check_nonneg_float,
-    check_sigma,
-    gaussian_nll,
-    kl_normal,
-    mlp,
-    module_device,
-    reparameterize,
-)
-from .base import BaseModel
+from ._layers import gaussian_nll, kl_normal, mlp, module_device, reparameterize
+from ._params import TRAINING_RULES, Array, Choice, Integer, IntTuple, Real, Rule
+from .base import BaseModel, fit_atomically
 
 __all__ = ["SpectralVAE"]
 
 _NORMALIZE = ("global", "channel")
 _LOG_SIGMA_MIN = math.log(1e-4)
+MAX_ENERGY = 2**17  #: most energy channels a SpectralVAE takes (its first layer grows with it)
 
 
 class _SpectralVAENet(nn.Module):
@@ -111,6 +105,23 @@ class SpectralVAE(BaseModel):
     (64, 80, 2)
     """
 
+    _parameter_constraints: ClassVar[dict[str, Rule]] = {
+        "latent_dim": Integer(1, 1024),
+        "hidden": IntTuple(1, 2**16, max_len=16),
+        "kl_weight": Real(0, None),
+        "sigma": Real(0, None, low_open=True, none_ok=True,
+                      hint="sigma is None (learned) or a fixed positive noise level"),
+        "normalize": Choice(*_NORMALIZE),
+        **TRAINING_RULES,
+    }
+    _state_constraints: ClassVar[dict[str, Rule]] = {
+        "n_energy": Integer(2, MAX_ENERGY),
+        "energy": Array("float64", ("n_energy",)),
+        "offset": Array("float32", ("n_energy",)),
+        "scale": Array("float32", ("n_energy",), nonzero=True),
+        "n_train": Integer(2, 2**40),
+    }
+
     def __init__(self, *, latent_dim: int = 2, hidden=(256, 128), kl_weight: float = 1.0,
                  sigma: float | None = None, normalize: str = "global", epochs: int = 30,
                  batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
@@ -130,17 +141,10 @@ class SpectralVAE(BaseModel):
         self.patience = patience
 
     # ------------------------------------------------------------------ helpers
-    def _validate_params(self) -> None:
-        check_int(self.latent_dim, "latent_dim", low=1)
-        check_hidden(self.hidden)
-        check_nonneg_float(self.kl_weight, "kl_weight")
-        check_sigma(self.sigma)
-        check_choice(self.normalize, "normalize", _NORMALIZE)
-
     def _build_module(self) -> nn.Module:
-        return _SpectralVAENet(int(self.state_["n_energy"]), check_int(self.latent_dim,
-                               "latent_dim", low=1), check_hidden(self.hidden),
-                               check_sigma(self.sigma))
+        p = self._validate_params()
+        return _SpectralVAENet(int(self.state_["n_energy"]), p["latent_dim"], p["hidden"],
+                               p["sigma"])
 
     @staticmethod
     def _spectra_of(data, name: str = "si") -> tuple[np.ndarray, np.ndarray | None,
@@ -187,6 +191,7 @@ class SpectralVAE(BaseModel):
                               "meaningless", UserWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ fit
+    @fit_atomically
     def fit(self, si, *, mask=None, progress="auto", callbacks=()) -> SpectralVAE:
         """Train on the spectra of ``si`` (its valid pixels, optionally only ``mask``).
 
@@ -218,8 +223,9 @@ class SpectralVAE(BaseModel):
             spectra = spectra[keep]
         check_finite(spectra, "spectra")
         ne = spectra.shape[-1]
-        if ne < 2:
-            raise ValueError(f"spectra need at least 2 energy channels, got {ne}")
+        if not 2 <= ne <= MAX_ENERGY:
+            raise ValueError(f"spectra need 2 to {MAX_ENERGY} energy channels, got {ne}; "
+                             f"crop or bin the energy axis")
         if spectra.shape[0] < 2:
             raise ValueError("at least 2 spectra are needed to train")
         if self.normalize == "global":

@@ -4,7 +4,8 @@
 once) or to a lazy dataset that gathers each mini-batch on demand (see
 :mod:`eelswidgets.patches`). It provides
 
-- seeding (:func:`seed_everything`): the same seed gives identical weights on CPU;
+- seeding (:func:`seeded_rng`): the same seed gives identical weights on CPU, and the
+  caller's global NumPy and torch generators are left as they were;
 - the device (:func:`resolve_device`): ``"auto"`` is CUDA when present, else the CPU;
 - mini-batches by a seeded index permutation, Adam, an optional validation split and early
   stopping;
@@ -35,7 +36,7 @@ import math
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -48,14 +49,40 @@ __all__ = [
     "LazyBatches",
     "StopTraining",
     "Trainer",
+    "TrainingDiverged",
     "register_progress_factory",
     "resolve_device",
     "seed_everything",
+    "seeded_rng",
 ]
 
 
 class StopTraining(Exception):
     """Raise from a callback to end training cleanly (the best weights are kept)."""
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN/Inf.
+
+    Attributes
+    ----------
+    epoch : int
+        The (1-based) epoch whose loss was not finite.
+    best_epoch : int or None
+        The best finished epoch before it (None if none finished).
+    lr : float
+        The learning rate used.
+    """
+
+    def __init__(self, message: str, *, epoch: int, best_epoch: int | None, lr: float):
+        super().__init__(message)
+        self.epoch, self.best_epoch, self.lr = epoch, best_epoch, lr
+
+    @property
+    def cause(self) -> str:
+        """What happened and how to avoid it, without saying what became of the weights."""
+        return (f"the training loss became NaN/Inf in epoch {self.epoch}; lower lr (now "
+                f"{self.lr}) or check the input for extreme values")
 
 
 class LazyBatches(Protocol):
@@ -143,6 +170,45 @@ def seed_everything(seed: int) -> torch.Generator:
     gen = torch.Generator()
     gen.manual_seed(seed)
     return gen
+
+
+@contextlib.contextmanager
+def seeded_rng(seed: int, device: torch.device | None = None) -> Iterator[torch.Generator]:
+    """Seed like :func:`seed_everything` inside the block, then restore the global generators.
+
+    Weight initialisation and ``torch.randn_like`` inside the block are reproducible, and the
+    caller's global NumPy and torch generators (CPU, and ``device`` when it is a CUDA device)
+    are neither reseeded nor advanced as seen from outside.
+
+    Parameters
+    ----------
+    seed : int
+        Non-negative seed.
+    device : torch.device, optional
+        The device trained on; a CUDA device's generator is saved and restored as well.
+
+    Yields
+    ------
+    torch.Generator
+        A CPU generator seeded with ``seed``.
+    """
+    seed = check_int(seed, "seed", low=0, high=2**63 - 1)
+    devices = []
+    if device is not None and device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    np_state = np.random.get_state()  # noqa: NPY002 (saved to be restored)
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.random.default_generator.manual_seed(seed)
+            for index in devices:  # only the device trained on, as only it is restored
+                with torch.cuda.device(index):
+                    torch.cuda.manual_seed(seed)
+            np.random.seed(seed % 2**32)  # noqa: NPY002 (restored below)
+            gen = torch.Generator()
+            gen.manual_seed(seed)
+            yield gen
+    finally:
+        np.random.set_state(np_state)  # noqa: NPY002
 
 
 def _in_notebook() -> bool:
@@ -367,15 +433,25 @@ class Trainer:
 
         Raises
         ------
-        FloatingPointError
-            When the loss becomes NaN/Inf (the best weights so far are restored first).
+        TrainingDiverged
+            A ``FloatingPointError``: the loss became NaN/Inf (the best weights so far are
+            restored first).
+
+        Notes
+        -----
+        Training draws its random numbers from generators seeded with ``seed`` (see
+        :func:`seeded_rng`); the caller's global NumPy and torch generators are left as
+        they were.
         """
         if not isinstance(module, torch.nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
         if not callable(loss_fn):
             raise TypeError("loss_fn must be callable: loss_fn(module, batch) -> tensor")
         self._stop.clear()
-        gen = seed_everything(self.seed)
+        with seeded_rng(self.seed, self.device) as gen:
+            return self._fit(module, tensors, loss_fn, gen)
+
+    def _fit(self, module, tensors, loss_fn, gen: torch.Generator) -> dict:
         device = self.device
         if isinstance(tensors, torch.Tensor):
             tensors = (tensors,)
@@ -486,9 +562,11 @@ class Trainer:
         except KeyboardInterrupt:
             hist["interrupted"] = True
             hist["stop_reason"] = "interrupted"
-            warnings.warn(f"training interrupted after {hist['epochs_run']} epoch(s); "
-                          f"keeping the best weights (epoch {hist['best_epoch']})",
-                          RuntimeWarning, stacklevel=2)
+            kept = (f"keeping the best weights (epoch {hist['best_epoch']})"
+                    if hist["best_epoch"] is not None else "no epoch finished, so the "
+                    "weights are untrained")
+            warnings.warn(f"training interrupted after {hist['epochs_run']} epoch(s); {kept}",
+                          RuntimeWarning, stacklevel=3)
         finally:
             module.eval()
         if best_state is not None and (self.restore_best or hist["stop_reason"] != "completed"
@@ -496,10 +574,13 @@ class Trainer:
             module.load_state_dict(best_state)
         if diverged is not None:
             hist["stop_reason"] = "diverged"
-            raise FloatingPointError(
-                f"the training loss became NaN/Inf in epoch {diverged}; lower lr (now "
-                f"{self.lr}) or check the input for extreme values. The weights of the best "
-                f"epoch ({hist['best_epoch']}) were restored.")
+            err = TrainingDiverged("", epoch=diverged, best_epoch=hist["best_epoch"],
+                                   lr=self.lr)
+            kept = (f"The weights of the best epoch ({hist['best_epoch']}) were restored."
+                    if best_state is not None else "No epoch finished, so the weights are "
+                    "untrained.")
+            err.args = (f"{err.cause}. {kept}",)
+            raise err
         with contextlib.suppress(StopTraining):
             call("on_train_end", hist)
         return hist
