@@ -22,6 +22,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..spectrum_image import SpectrumImage
+from ._front_end import FrontEndGate
 from .selection import Selection
 
 __all__ = ["CubeAccess", "Explorer"]
@@ -131,7 +132,7 @@ class CubeAccess:
         return self.energy_image(self.energy[0], self.energy[-1]), "total intensity"
 
 
-class Explorer(widgets.VBox):
+class Explorer(FrontEndGate, widgets.VBox):
     """Base class of the explorers: a layout of views sharing one :class:`Selection`.
 
     Subclasses build their views, call :meth:`_tie_pixel` / :meth:`_tie_indices` for the
