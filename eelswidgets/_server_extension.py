@@ -10,11 +10,19 @@ server, whatever connection class the server is configured with; nothing else ch
 
 It is enabled by the ``jupyter_server_config.d/eelswidgets.json`` file that the package installs;
 turn it off with ``jupyter server extension disable eelswidgets._server_extension``.
+
+Nothing here may break the server: if the connection class cannot be wrapped, or switching
+Nagle off fails on a socket (a stream already closed, a transport without ``TCP_NODELAY``),
+the failure is logged as a warning and the websocket works as it would without the extension.
 """
 
 from __future__ import annotations
 
+import logging
+
 __all__: list[str] = []
+
+_LOG = logging.getLogger(__name__)
 
 _MARK = "_eelswidgets_nodelay"
 
@@ -28,7 +36,13 @@ def _load_jupyter_server_extension(serverapp) -> None:
     cls = settings.get("kernel_websocket_connection_class")
     if cls is None or getattr(cls, _MARK, False):
         return
-    settings["kernel_websocket_connection_class"] = with_nodelay(cls)
+    try:
+        wrapped = with_nodelay(cls)
+    except Exception as err:  # e.g. a class that cannot be subclassed
+        serverapp.log.warning("eelswidgets: kernel websockets keep Nagle's algorithm on; cannot "
+                              "extend %r (%s: %s)", cls, type(err).__name__, err)
+        return
+    settings["kernel_websocket_connection_class"] = wrapped
     serverapp.log.debug("eelswidgets: kernel websockets send without Nagle's delay")
 
 
@@ -44,14 +58,20 @@ def with_nodelay(cls: type) -> type:
     Returns
     -------
     type
-        The subclass; ``connect()`` switches Nagle's algorithm off on the websocket, then does
-        what ``cls.connect`` does.
+        The subclass; ``connect()`` switches Nagle's algorithm off on the websocket (a failure
+        is logged, never raised), then does what ``cls.connect`` does.
     """
 
     def connect(self):
-        handler = getattr(self, "websocket_handler", None)
-        if handler is not None and getattr(handler, "ws_connection", None) is not None:
-            handler.set_nodelay(True)
+        try:
+            handler = getattr(self, "websocket_handler", None)
+            if handler is not None and getattr(handler, "ws_connection", None) is not None:
+                handler.set_nodelay(True)
+        except Exception as err:  # the websocket works, only with Nagle's delay
+            log = getattr(self, "log", None) or _LOG
+            log.warning("eelswidgets: cannot switch Nagle's algorithm off on a kernel "
+                        "websocket (%s: %s); messages may wait for delayed ACKs",
+                        type(err).__name__, err)
         return cls.connect(self)
 
     return type(cls.__name__, (cls,), {"connect": connect, _MARK: True,

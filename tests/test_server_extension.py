@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,6 +39,32 @@ def test_connection_sets_nodelay_then_connects():
     conn = cls(h)
     assert conn.connect() == "future"        # what the original connect returns
     assert conn.connected and h.nodelay is True
+
+
+def test_a_failing_set_nodelay_is_logged_and_the_websocket_still_connects(caplog):
+    class ClosedStream(Handler):
+        def set_nodelay(self, value):
+            raise OSError("[Errno 9] Bad file descriptor")
+
+    conn = ext.with_nodelay(Connection)(ClosedStream())
+    with caplog.at_level(logging.WARNING, logger="eelswidgets._server_extension"):
+        assert conn.connect() == "future"
+    assert conn.connected
+    assert "Nagle" in caplog.text and "Bad file descriptor" in caplog.text
+
+
+def test_a_class_that_cannot_be_extended_leaves_the_server_as_it_was():
+    class Final:
+        def __init_subclass__(cls, **kwargs):
+            raise TypeError("Final cannot be subclassed")
+
+    warnings = []
+    app = SimpleNamespace(web_app=SimpleNamespace(
+        settings={"kernel_websocket_connection_class": Final}),
+        log=SimpleNamespace(debug=lambda *a: None, warning=lambda *a: warnings.append(a)))
+    ext._load_jupyter_server_extension(app)
+    assert app.web_app.settings["kernel_websocket_connection_class"] is Final
+    assert len(warnings) == 1 and "cannot be subclassed" in str(warnings[0][-1])
 
 
 def test_extension_wraps_the_configured_class_once():

@@ -12,12 +12,16 @@ aliased or changed) and, when synced, serialises through this codec.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 import traitlets
 
+from ._front_end import InvalidType, InvalidValue
+
 __all__ = [
+    "MAX_WIRE_NDIM",
     "WIRE_DTYPES",
     "ArrayTrait",
     "array_from_json",
@@ -25,6 +29,9 @@ __all__ = [
     "array_to_json",
     "coerce_array",
 ]
+
+#: most dimensions an array from the browser may have
+MAX_WIRE_NDIM = 8
 
 #: dtypes that travel to the browser
 WIRE_DTYPES = ("float32", "int32", "uint8")
@@ -48,11 +55,11 @@ def _wire_array(arr: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(arr)
     if np.issubdtype(arr.dtype, np.integer):
         if arr.size and (arr.min() < _INT32.min or arr.max() > _INT32.max):
-            raise ValueError(f"integer array with values outside the int32 range "
-                             f"[{arr.min()}, {arr.max()}] cannot be sent to the browser")
+            raise InvalidValue(f"integer array with values outside the int32 range "
+                               f"[{arr.min()}, {arr.max()}] cannot be sent to the browser")
         return np.ascontiguousarray(arr, dtype=np.int32)
-    raise TypeError(f"cannot send an array of dtype {arr.dtype} to the browser; use a real "
-                    f"numeric dtype (float, int, uint8 or bool)")
+    raise InvalidType(f"cannot send an array of dtype {arr.dtype} to the browser; use a real "
+                      f"numeric dtype (float, int, uint8 or bool)")
 
 
 def array_to_json(value, widget=None):
@@ -80,6 +87,11 @@ def array_to_json(value, widget=None):
 def array_from_json(value, widget=None):
     """Deserialise an array sent by the front end (ipywidgets ``from_json`` hook).
 
+    Nothing is allocated: the result is a view of the received bytes, so a small message can
+    never make the kernel build a large array. The payload is checked first: a dict with a
+    bytes-like ``buffer``, a known ``dtype`` and a ``shape`` of at most
+    :data:`MAX_WIRE_NDIM` non-negative integers whose product is the buffer's length.
+
     Parameters
     ----------
     value : dict or None
@@ -92,25 +104,55 @@ def array_from_json(value, widget=None):
     -------
     numpy.ndarray or None
         A read-only array over the received bytes (native byte order).
+
+    Raises
+    ------
+    InvalidType
+        For a payload that is not such a dict, a buffer that is not bytes-like, an unknown
+        dtype or a shape that is not a list of integers.
+    InvalidValue
+        For negative sizes, too many dimensions or a shape that does not match the buffer.
     """
     if value is None:
         return None
     if not isinstance(value, dict) or "buffer" not in value:
-        raise TypeError("an array from the browser must be a dict with 'buffer', 'dtype' and "
-                        f"'shape', got {type(value).__name__}")
+        raise InvalidType("an array from the browser must be a dict with 'buffer', 'dtype' and "
+                          f"'shape', got {type(value).__name__}")
     dtype = value.get("dtype")
-    if dtype not in _FROM_WIRE:
-        raise TypeError(f"unsupported array dtype {dtype!r} from the browser; "
-                        f"expected one of {sorted(_FROM_WIRE)}")
-    shape = tuple(int(s) for s in value.get("shape", ()))
+    if not isinstance(dtype, str) or dtype not in _FROM_WIRE:
+        raise InvalidType(f"unsupported array dtype {dtype!r} from the browser; "
+                          f"expected one of {sorted(_FROM_WIRE)}")
+    shape = _wire_shape(value.get("shape", ()))
     buf = value["buffer"]
+    if not isinstance(buf, (bytes, bytearray, memoryview)):
+        raise InvalidType(f"the array buffer from the browser must be binary (bytes), got "
+                          f"{type(buf).__name__}")
+    item = np.dtype(_FROM_WIRE[dtype]).itemsize
+    nbytes = memoryview(buf).nbytes
+    need = math.prod(shape)
+    if nbytes != need * item:
+        raise InvalidValue(f"array buffer of {nbytes} bytes holds {nbytes / item:g} {dtype} "
+                           f"values but shape {shape} needs {need}")
     arr = np.frombuffer(buf, dtype=np.dtype(_FROM_WIRE[dtype]))
-    if arr.size != int(np.prod(shape, dtype=np.int64)):
-        raise ValueError(f"array buffer holds {arr.size} values but shape {shape} needs "
-                         f"{int(np.prod(shape, dtype=np.int64))}")
     arr = arr.reshape(shape).astype(np.dtype(dtype), copy=False)
     arr.flags.writeable = False
     return arr
+
+
+def _wire_shape(shape) -> tuple[int, ...]:
+    """A shape from the browser: a list of at most MAX_WIRE_NDIM non-negative integers."""
+    if not isinstance(shape, (list, tuple)):
+        raise InvalidType(f"an array shape from the browser must be a list of integers, got "
+                          f"{type(shape).__name__}")
+    if len(shape) > MAX_WIRE_NDIM:
+        raise InvalidValue(f"an array from the browser has at most {MAX_WIRE_NDIM} dimensions, "
+                           f"got {len(shape)}")
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
+        raise InvalidType(f"an array shape from the browser must hold integers, got {shape!r}")
+    if any(s < 0 for s in shape):
+        raise InvalidValue(f"an array shape from the browser must hold sizes >= 0, got "
+                           f"{list(shape)}")
+    return tuple(shape)
 
 
 #: serializers for ``.tag(sync=True, **array_serialization)``
@@ -144,18 +186,18 @@ def coerce_array(value, name: str, *, dtype: str | None = "float32",
         For the wrong number of dimensions or integers out of the target range.
     """
     if value is None or isinstance(value, (str, bytes, dict)):
-        raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__}")
+        raise InvalidType(f"{name} must be an array of numbers, got {type(value).__name__}")
     arr = np.asarray(value)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+        raise InvalidType(f"{name} must hold numbers, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must be real, got a complex array; take .real or abs() first")
+        raise InvalidType(f"{name} must be real, got a complex array; take .real or abs() first")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, numbers.Integral) else tuple(ndim)
         if arr.ndim not in allowed:
             want = " or ".join(str(a) for a in allowed)
-            raise ValueError(f"{name} must have {want} dimension(s), got shape {arr.shape} "
-                             f"({arr.ndim} dimension(s))")
+            raise InvalidValue(f"{name} must have {want} dimension(s), got shape {arr.shape} "
+                               f"({arr.ndim} dimension(s))")
     if dtype is None:
         out = np.array(arr, copy=True, order="C")
     elif dtype == "float32":
@@ -166,14 +208,14 @@ def coerce_array(value, name: str, *, dtype: str | None = "float32",
             out = np.zeros(arr.shape, dtype=dtype)
         else:
             if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
-                raise TypeError(f"{name} must hold integers ({dtype}), got dtype {arr.dtype}")
+                raise InvalidType(f"{name} must hold integers ({dtype}), got dtype {arr.dtype}")
             lo, hi = int(arr.min()), int(arr.max())
             if lo < info.min or hi > info.max:
-                raise ValueError(f"{name} must lie in [{info.min}, {info.max}] for {dtype}, "
-                                 f"got values from {lo} to {hi}")
+                raise InvalidValue(f"{name} must lie in [{info.min}, {info.max}] for {dtype}, "
+                                   f"got values from {lo} to {hi}")
             out = np.array(arr, dtype=dtype, copy=True, order="C")
     else:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {WIRE_DTYPES} or None")
+        raise InvalidValue(f"unknown dtype {dtype!r}; use one of {WIRE_DTYPES} or None")
     out.flags.writeable = False
     return out
 

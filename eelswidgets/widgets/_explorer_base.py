@@ -16,12 +16,15 @@ copy: a memory map) is explored through the few values each view needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Iterable, Iterator
 
 import ipywidgets as widgets
 import numpy as np
+from ipywidgets.widgets.widget import _instances as _open_widgets  # model id -> open widget
 
 from ..spectrum_image import SpectrumImage
+from ._front_end import FrontEndGate
 from .selection import Selection
 
 __all__ = ["CubeAccess", "Explorer"]
@@ -133,12 +136,13 @@ class CubeAccess:
         return self.energy_image(self.energy[0], self.energy[-1]), "total intensity"
 
 
-class Explorer(widgets.VBox):
+class Explorer(FrontEndGate, widgets.VBox):
     """Base class of the explorers: a layout of views sharing one :class:`Selection`.
 
     Subclasses build their views, call :meth:`_tie_pixel` / :meth:`_tie_indices` for the
     views that show the current pixel / the selected pixels, register Python reactions with
-    :meth:`_react`, then call :meth:`_attach` once.
+    :meth:`_react`, then call :meth:`_attach` once. When a subclass's constructor raises, every
+    widget it had made so far is closed again (none stays registered with the kernel).
 
     Parameters
     ----------
@@ -149,6 +153,11 @@ class Explorer(widgets.VBox):
     selection : Selection, optional
         Share an existing selection (same shape) instead of making a new one.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _closing_on_error(cls.__dict__["__init__"])
 
     def __init__(self, shape, children=(), *, selection: Selection | None = None, **kwargs):
         super().__init__(list(children), **kwargs)
@@ -193,11 +202,19 @@ class Explorer(widgets.VBox):
         self._wire(selection)
 
     def close(self) -> None:
-        """Close the explorer's widgets and the links it created."""
+        """Close the explorer, every widget model it is made of, and the links it created.
+
+        Closes the views and everything they hold (layouts, styles, figure marks, axes,
+        scales, selectors) and the explorer's :class:`Selection` unless another explorer still
+        uses it (a selection passed in by the caller stays open). Closing twice is harmless.
+        """
+        sel = getattr(self, "_selection", None)
         self._detach()
-        if hasattr(self, "_shape"):
-            for child in list(self._all_widgets()):
-                child.close()
+        for s in {id(x): x for x in (sel, getattr(self, "_own_selection", None))}.values():
+            if s is not None and getattr(s, "_made_by_explorer", False) and not s.tied():
+                _close_tree(s)
+        for w in list(_held_widgets(self)):
+            w.close()
         super().close()
 
     # ------------------------------------------------------------------ for subclasses
@@ -216,6 +233,8 @@ class Explorer(widgets.VBox):
         self._initial_selection = None
         if sel is None:
             sel = Selection(self._shape)
+            sel._made_by_explorer = True
+            self._own_selection = sel
         for name, value in initial.items():  # before the reactions first run
             if value is not None:
                 setattr(sel, name, value)
@@ -251,16 +270,67 @@ class Explorer(widgets.VBox):
             self._observers.clear()
             self._selection = None
 
-    def _all_widgets(self):
-        seen = set()
-        stack = list(self.children)
-        while stack:
-            w = stack.pop()
-            if id(w) in seen:
-                continue
-            seen.add(id(w))
-            yield w
-            stack.extend(getattr(w, "children", ()))
+
+def _held_widgets(root: widgets.Widget) -> Iterator[widgets.Widget]:
+    """Every widget ``root`` holds through its traits, at any depth (not ``root`` itself).
+
+    Follows every trait value (``children``, ``layout``, ``style``, a figure's ``marks``,
+    ``axes``, ``interaction``, a mark's ``scales``, ...), so nothing a view is built from is
+    missed; a :class:`Selection` is never held this way (views refer to it by model id).
+    """
+    seen = {id(root)}
+    stack = list(_widgets_in(getattr(root, "_trait_values", {})))
+    while stack:
+        w = stack.pop()
+        if id(w) in seen:
+            continue
+        seen.add(id(w))
+        yield w
+        stack.extend(_widgets_in(w._trait_values))
+
+
+def _close_tree(root: widgets.Widget) -> None:
+    """Close ``root`` and every widget it holds."""
+    for w in list(_held_widgets(root)):
+        w.close()
+    root.close()
+
+
+def _widgets_in(value) -> Iterator[widgets.Widget]:
+    """The widgets in a trait value: a widget, or one inside (nested) lists, tuples, dicts."""
+    if isinstance(value, widgets.Widget):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _widgets_in(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _widgets_in(v)
+
+
+def _closing_on_error(init: Callable) -> Callable:
+    """Wrap an explorer's ``__init__``: if it raises, close the widgets it made, then re-raise.
+
+    Only the outermost constructor of a subclass chain records and cleans up.
+    """
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        if getattr(self, "_building", False):
+            return init(self, *args, **kwargs)
+        before = set(_open_widgets)
+        self._building = True
+        try:
+            init(self, *args, **kwargs)
+        except BaseException:
+            made = [w for mid, w in list(_open_widgets.items()) if mid not in before]
+            for w in sorted(made, key=lambda w: w is self):  # the explorer itself last
+                w.close()
+            raise
+        finally:
+            self._building = False
+
+    return wrapper
 
 
 class _Reaction:

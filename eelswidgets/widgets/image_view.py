@@ -17,9 +17,11 @@ import numpy as np
 import traitlets
 
 from ._codec import ArrayTrait, coerce_array
+from ._front_end import FrontEndGate, InvalidType, InvalidValue
+from ._pixels import as_indices, sorted_unique
 
-__all__ = ["COLORMAPS", "ImageView", "block_mean", "check_colormap", "display_factor",
-           "percentile_clim", "sorted_unique"]
+__all__ = ["COLORMAPS", "ImageView", "block_mean", "check_clim", "check_colormap",
+           "display_factor", "percentile_clim", "sorted_unique"]
 
 _STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
 
@@ -31,19 +33,28 @@ COLORMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "gray", "RdBu",
 def check_colormap(name) -> str:
     """Return ``name`` if it is a known colormap (optionally with ``_r``), else raise."""
     if not isinstance(name, str):
-        raise TypeError(f"colormap must be a string, got {type(name).__name__}")
+        raise InvalidType(f"colormap must be a string, got {type(name).__name__}")
     base = name[:-2] if name.endswith("_r") else name
     if base not in COLORMAPS:
         opts = ", ".join(COLORMAPS)
-        raise ValueError(f"unknown colormap {name!r}; choose one of {opts} "
-                         f"(add '_r' to reverse)")
+        raise InvalidValue(f"unknown colormap {name!r}; choose one of {opts} "
+                           f"(add '_r' to reverse)")
     return name
+
+
+def check_clim(value, name: str = "clim") -> tuple[float, float]:
+    """Return ``value`` as contrast limits ``(low, high)``: two finite floats, low <= high."""
+    lo, hi = (float(v) for v in value)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi < lo:
+        raise InvalidValue(f"{name} must be two finite numbers (low, high) with low <= high, "
+                           f"got {tuple(value)!r}")
+    return (lo, hi)
 
 
 def display_factor(shape: tuple[int, ...], max_display: int) -> int:
     """Block size that brings the larger of the first two dimensions to <= ``max_display``."""
     if max_display < 1:
-        raise ValueError(f"max_display must be >= 1, got {max_display}")
+        raise InvalidValue(f"max_display must be >= 1, got {max_display}")
     return max(1, math.ceil(max(shape[0], shape[1]) / max_display))
 
 
@@ -64,7 +75,7 @@ def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     """
     a = np.asarray(image, dtype=np.float32)
     if factor < 1:
-        raise ValueError(f"factor must be >= 1, got {factor}")
+        raise InvalidValue(f"factor must be >= 1, got {factor}")
     if factor == 1:
         return a.copy()
     ny, nx = a.shape[:2]
@@ -84,30 +95,14 @@ def percentile_clim(values: np.ndarray, percentiles=(1.0, 99.0)) -> tuple[float,
     """Contrast limits from percentiles of the finite values; (0, 1) when there are none."""
     lo_p, hi_p = (float(p) for p in percentiles)
     if not (0 <= lo_p <= hi_p <= 100):
-        raise ValueError(f"percentiles must satisfy 0 <= low <= high <= 100, got "
-                         f"{tuple(percentiles)!r}")
+        raise InvalidValue(f"percentiles must satisfy 0 <= low <= high <= 100, got "
+                           f"{tuple(percentiles)!r}")
     v = np.asarray(values)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return 0.0, 1.0
     lo, hi = np.percentile(v, [lo_p, hi_p])
     return float(lo), float(hi)
-
-
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """Sorted unique values of a 1-D integer array (a new int32 array).
-
-    Much faster than ``np.unique`` for the common case of input that is already sorted and
-    unique (what the browser sends): that case is only checked, not sorted.
-    """
-    flat = np.asarray(values).reshape(-1)
-    if flat.size < 2 or bool(np.all(flat[1:] > flat[:-1])):
-        return np.array(flat, dtype=np.int32)
-    s = np.sort(flat)
-    keep = np.empty(s.size, bool)
-    keep[0] = True
-    np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep].astype(np.int32)
 
 
 def _rgb_to_rgba(rgb: np.ndarray) -> np.ndarray:
@@ -122,7 +117,7 @@ def _rgb_to_rgba(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([u8, alpha], axis=2)
 
 
-class ImageView(anywidget.AnyWidget):
+class ImageView(FrontEndGate, anywidget.AnyWidget):
     """A map on a canvas: colormap, contrast limits, crosshair, window box, selection.
 
     Parameters
@@ -178,6 +173,11 @@ class ImageView(anywidget.AnyWidget):
     show_scalebar, show_crosshair, show_colorbar, show_toolbar : bool
         Toggle the decorations.
 
+    Notes
+    -----
+    The front end may set ``pixel``, ``selection`` and ``mode`` (a click, a rectangle or
+    lasso, a toolbar button); every other trait is set from Python only.
+
     Examples
     --------
     >>> view = ImageView(np.random.rand(64, 80), pixel_size=0.5, unit="nm", window=10)
@@ -186,6 +186,7 @@ class ImageView(anywidget.AnyWidget):
     """
 
     _esm = _STATIC / "image_view.js"
+    _from_browser = frozenset({"pixel", "selection", "mode"})
 
     # kernel-side data (full resolution, not synced)
     image = ArrayTrait("float32", ndim=2, sync=False)
@@ -253,8 +254,8 @@ class ImageView(anywidget.AnyWidget):
         img = None if image is None else coerce_array(image, "image", dtype="float32", ndim=2)
         col = None if rgb is None else self._check_rgb(rgb)
         if img is not None and col is not None and img.shape != col.shape[:2]:
-            raise ValueError(f"image has shape {img.shape} but rgb has shape {col.shape}; "
-                             f"both must show the same (ny, nx) pixels")
+            raise InvalidValue(f"image has shape {img.shape} but rgb has shape {col.shape}; "
+                               f"both must show the same (ny, nx) pixels")
         with self.hold_sync():
             self._batch = True
             try:
@@ -268,10 +269,10 @@ class ImageView(anywidget.AnyWidget):
     def _check_rgb(rgb) -> np.ndarray:
         arr = coerce_array(rgb, "rgb", dtype=None, ndim=3)
         if arr.shape[2] != 3:
-            raise ValueError(f"rgb must have shape (ny, nx, 3), got {arr.shape}; for one "
-                             f"channel use image=")
+            raise InvalidValue(f"rgb must have shape (ny, nx, 3), got {arr.shape}; for one "
+                               f"channel use image=")
         if arr.dtype != np.uint8 and not np.issubdtype(arr.dtype, np.floating):
-            raise TypeError(f"rgb must be uint8 (0-255) or float (0-1), got dtype {arr.dtype}")
+            raise InvalidType(f"rgb must be uint8 (0-255) or float (0-1), got dtype {arr.dtype}")
         return arr
 
     @traitlets.validate("rgb")
@@ -334,12 +335,7 @@ class ImageView(anywidget.AnyWidget):
 
     @traitlets.validate("clim")
     def _valid_clim(self, proposal):
-        lo, hi = (float(v) for v in proposal["value"])
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise ValueError(f"clim must be two finite numbers, got {proposal['value']!r}")
-        if hi < lo:
-            raise ValueError(f"clim must be (low, high) with low <= high, got ({lo}, {hi})")
-        return (lo, hi)
+        return check_clim(proposal["value"])
 
     @traitlets.observe("clim")
     def _on_clim(self, change):
@@ -350,8 +346,8 @@ class ImageView(anywidget.AnyWidget):
     def _valid_percentiles(self, proposal):
         lo, hi = (float(v) for v in proposal["value"])
         if not (0 <= lo <= hi <= 100):
-            raise ValueError(f"percentiles must satisfy 0 <= low <= high <= 100, got "
-                             f"({lo}, {hi})")
+            raise InvalidValue(f"percentiles must satisfy 0 <= low <= high <= 100, got "
+                               f"({lo}, {hi})")
         return (lo, hi)
 
     @traitlets.validate("pixel")
@@ -359,14 +355,14 @@ class ImageView(anywidget.AnyWidget):
         value = list(proposal["value"])
         y, x = (int(v) for v in value)
         ny, nx = self.shape
-        if ny and not (0 <= y < ny and 0 <= x < nx):
-            raise ValueError(f"pixel {tuple(value)} lies outside the image of {ny}x{nx} pixels; "
-                             f"use 0 <= y < {ny} and 0 <= x < {nx}")
+        if y < 0 or x < 0 or (ny and not (y < ny and x < nx)):
+            raise InvalidValue(f"pixel {tuple(value)} lies outside the image of {ny}x{nx} pixels; "
+                               f"use 0 <= y < {ny} and 0 <= x < {nx}")
         return [y, x]
 
     @traitlets.validate("selection")
     def _valid_selection(self, proposal):
-        return _as_selection(proposal["value"], tuple(self.shape))
+        return as_indices(proposal["value"], tuple(self.shape), "selection")
 
     @traitlets.validate("window", "display_size", "max_display")
     def _valid_positive(self, proposal):
@@ -374,21 +370,21 @@ class ImageView(anywidget.AnyWidget):
         v = int(proposal["value"])
         low = 0 if name == "window" else 1
         if v < low:
-            raise ValueError(f"{name} must be >= {low}, got {v}")
+            raise InvalidValue(f"{name} must be >= {low}, got {v}")
         return v
 
     @traitlets.validate("pixel_size")
     def _valid_pixel_size(self, proposal):
         v = float(proposal["value"])
         if not (np.isfinite(v) and v > 0):
-            raise ValueError(f"pixel_size must be a positive number, got {proposal['value']!r}")
+            raise InvalidValue(f"pixel_size must be a positive number, got {proposal['value']!r}")
         return v
 
     @traitlets.validate("overlay_alpha")
     def _valid_alpha(self, proposal):
         v = float(proposal["value"])
         if not 0 <= v <= 1:
-            raise ValueError(f"overlay_alpha must lie in [0, 1], got {v}")
+            raise InvalidValue(f"overlay_alpha must lie in [0, 1], got {v}")
         return v
 
     # ------------------------------------------------------------------ helpers
@@ -412,7 +408,7 @@ class ImageView(anywidget.AnyWidget):
         """
         ny, nx = self.shape
         if ny == 0:
-            raise ValueError("the view has no image")
+            raise InvalidValue("the view has no image")
         f = self._factor
         y = min(ny - 1, max(0, math.floor(dy * f)))
         x = min(nx - 1, max(0, math.floor(dx * f)))
@@ -422,24 +418,3 @@ class ImageView(anywidget.AnyWidget):
         ny, nx = self.shape
         return (f"ImageView({ny}x{nx}, colormap={self.colormap!r}, pixel={tuple(self.pixel)}, "
                 f"{self.selection.size} selected)")
-
-
-def _as_selection(value, shape: tuple[int, int]) -> np.ndarray:
-    """Sorted unique int32 flat indices from indices or a boolean mask (checked vs shape)."""
-    ny, nx = shape
-    arr = np.asarray(value)
-    if arr.dtype == bool:
-        if arr.shape != (ny, nx):
-            raise ValueError(f"a boolean selection mask must have the image shape {(ny, nx)}, "
-                             f"got {arr.shape}")
-        out = np.flatnonzero(arr).astype(np.int32)
-    else:
-        flat = coerce_array(arr.reshape(-1) if arr.ndim > 1 else arr, "selection",
-                            dtype="int32", ndim=1)
-        if flat.size and (flat.min() < 0 or flat.max() >= ny * nx):
-            raise ValueError(f"selection must hold flat indices in [0, {ny * nx}) for an image "
-                             f"of {ny}x{nx} pixels, got values from {flat.min()} to "
-                             f"{flat.max()}")
-        out = sorted_unique(flat)
-    out.flags.writeable = False
-    return out

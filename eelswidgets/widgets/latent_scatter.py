@@ -9,18 +9,84 @@ software-emulated) happens in the browser.
 
 from __future__ import annotations
 
+import numbers
 import pathlib
+import reprlib
 
 import anywidget
 import numpy as np
 import traitlets
 
 from ._codec import ArrayTrait, coerce_array
-from .image_view import check_colormap, percentile_clim, sorted_unique
+from ._front_end import FrontEndGate, InvalidType, InvalidValue
+from ._pixels import as_indices, sorted_unique
+from .image_view import check_clim, check_colormap, percentile_clim
 
-__all__ = ["LatentScatter", "points_in_region"]
+__all__ = ["MAX_LASSO_VERTICES", "LatentScatter", "check_region", "points_in_region"]
 
 _STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
+
+
+#: most vertices a lasso region may have
+MAX_LASSO_VERTICES = 50_000
+
+
+def check_region(region) -> dict | None:
+    """Check a brush/lasso region and return a new, normalised one (None stays None).
+
+    Parameters
+    ----------
+    region : dict or None
+        ``{"kind": "rect", "x0", "x1", "y0", "y1"}`` or ``{"kind": "lasso", "xs": [...],
+        "ys": [...]}`` with finite numbers (at most :data:`MAX_LASSO_VERTICES` vertices).
+
+    Returns
+    -------
+    dict or None
+        The region with float coordinates and no other keys.
+
+    Raises
+    ------
+    InvalidType
+        For a region that is not a dict or coordinates that are not numbers.
+    InvalidValue
+        For an unknown kind, NaN/Inf coordinates, too many vertices or xs and ys of different
+        lengths.
+    """
+    if region is None:
+        return None
+    if not isinstance(region, dict):
+        raise InvalidType(f"region must be a dict with kind 'rect' or 'lasso', got "
+                          f"{type(region).__name__}")
+    kind = region.get("kind")
+    if kind == "rect":
+        return {"kind": "rect", **{k: _finite_number(region.get(k), f"rect region {k}")
+                                   for k in ("x0", "x1", "y0", "y1")}}
+    if kind != "lasso":
+        raise InvalidValue(f"region kind must be 'rect' or 'lasso', got {reprlib.repr(kind)}")
+    xs, ys = (_finite_list(region.get(k), f"lasso region {k}") for k in ("xs", "ys"))
+    if len(xs) != len(ys):
+        raise InvalidValue(f"a lasso region needs xs and ys of the same length, got {len(xs)} "
+                           f"and {len(ys)}")
+    return {"kind": "lasso", "xs": xs, "ys": ys}
+
+
+def _finite_number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidType(f"{name} must be a number, got {reprlib.repr(value)}")
+    out = float(value)
+    if not np.isfinite(out):
+        raise InvalidValue(f"{name} must be finite, got {out}")
+    return out
+
+
+def _finite_list(values, name: str) -> list[float]:
+    if not isinstance(values, (list, tuple, np.ndarray)):
+        raise InvalidType(f"{name} must be a list of numbers, got {type(values).__name__}")
+    if len(values) > MAX_LASSO_VERTICES:
+        raise InvalidValue(f"{name} has {len(values)} vertices; a lasso has at most "
+                           f"{MAX_LASSO_VERTICES}")
+    return [_finite_number(v, name) for v in values]
 
 
 def points_in_region(x, y, region) -> np.ndarray:
@@ -43,9 +109,11 @@ def points_in_region(x, y, region) -> np.ndarray:
     xv = np.asarray(x, dtype=np.float32).astype(np.float64)
     yv = np.asarray(y, dtype=np.float32).astype(np.float64)
     if xv.shape != yv.shape or xv.ndim != 1:
-        raise ValueError(f"x and y must be 1-D of the same length, got {xv.shape} and {yv.shape}")
-    if not isinstance(region, dict) or region.get("kind") not in ("rect", "lasso"):
-        raise ValueError(f"region must be a dict with kind 'rect' or 'lasso', got {region!r}")
+        raise InvalidValue(f"x and y must be 1-D of the same length, got {xv.shape} and "
+                           f"{yv.shape}")
+    region = check_region(region)
+    if region is None:
+        raise InvalidValue("region must be a dict with kind 'rect' or 'lasso', got None")
     with np.errstate(invalid="ignore"):
         if region["kind"] == "rect":
             x0, x1 = sorted((float(region["x0"]), float(region["x1"])))
@@ -54,8 +122,6 @@ def points_in_region(x, y, region) -> np.ndarray:
             return np.flatnonzero(inside)
         xs = np.asarray(region["xs"], dtype=np.float64)
         ys = np.asarray(region["ys"], dtype=np.float64)
-        if xs.shape != ys.shape or xs.ndim != 1:
-            raise ValueError("a lasso region needs xs and ys of the same length")
         if xs.size < 3:
             return np.zeros(0, np.int64)
         cand = np.flatnonzero((xv >= xs.min()) & (xv <= xs.max())
@@ -74,7 +140,7 @@ def points_in_region(x, y, region) -> np.ndarray:
         return cand[inside]
 
 
-class LatentScatter(anywidget.AnyWidget):
+class LatentScatter(FrontEndGate, anywidget.AnyWidget):
     """Scatter plot of latent codes (or any 2-D embedding) linked to image pixels.
 
     Parameters
@@ -123,6 +189,13 @@ class LatentScatter(anywidget.AnyWidget):
         "auto" uses WebGL on a hardware GPU and the Canvas2D renderer when WebGL is
         software-emulated (much faster there).
 
+    Notes
+    -----
+    The front end may set ``selection`` with ``selection_region`` (a brush or lasso),
+    ``current`` (a click on a point) and ``mode`` (a toolbar button); every other trait is set
+    from Python only. Pixel indices (``current``, ``selection``) must lie in the image of
+    ``image_shape`` or, without one, below the largest ``point_pixel`` + 1.
+
     Examples
     --------
     >>> z = np.random.randn(1000, 2)
@@ -131,6 +204,7 @@ class LatentScatter(anywidget.AnyWidget):
     """
 
     _esm = _STATIC / "latent_scatter.js"
+    _from_browser = frozenset({"selection", "selection_region", "current", "mode"})
 
     x = ArrayTrait("float32", ndim=1)
     y = ArrayTrait("float32", ndim=1)
@@ -192,12 +266,12 @@ class LatentScatter(anywidget.AnyWidget):
         a = coerce_array(zx, "zx", dtype="float32", ndim=2)
         b = coerce_array(zy, "zy", dtype="float32", ndim=2)
         if a.shape != b.shape:
-            raise ValueError(f"zx has shape {a.shape} but zy has shape {b.shape}")
+            raise InvalidValue(f"zx has shape {a.shape} but zy has shape {b.shape}")
         c = None
         if color is not None:
             c = coerce_array(color, "color", dtype="float32", ndim=2)
             if c.shape != a.shape:
-                raise ValueError(f"color has shape {c.shape} but the maps have {a.shape}")
+                raise InvalidValue(f"color has shape {c.shape} but the maps have {a.shape}")
         keep = np.flatnonzero(np.isfinite(a) & np.isfinite(b))
         return cls(a.reshape(-1)[keep], b.reshape(-1)[keep],
                    color=None if c is None else c.reshape(-1)[keep],
@@ -217,24 +291,24 @@ class LatentScatter(anywidget.AnyWidget):
             Pixel of every point (default ``arange(n)``).
         """
         if x is None or y is None:
-            raise TypeError("set_points needs both x and y")
+            raise InvalidType("set_points needs both x and y")
         xa = coerce_array(x, "x", dtype="float32", ndim=1)
         ya = coerce_array(y, "y", dtype="float32", ndim=1)
         n = xa.size
         if ya.size != n:
-            raise ValueError(f"x has {n} points but y has {ya.size}; give one y per x")
+            raise InvalidValue(f"x has {n} points but y has {ya.size}; give one y per x")
         ca = None
         if color is not None:
             ca = coerce_array(color, "color", dtype="float32", ndim=1)
             if ca.size != n:
-                raise ValueError(f"color has {ca.size} values for {n} points; give one per point")
+                raise InvalidValue(f"color has {ca.size} values for {n} points; give one per point")
         if point_pixel is None:
             pp = np.arange(n, dtype=np.int32)
         else:
             pp = coerce_array(point_pixel, "point_pixel", dtype="int32", ndim=1)
             if pp.size != n:
-                raise ValueError(f"point_pixel has {pp.size} entries for {n} points; give the "
-                                 f"flat pixel index of every point")
+                raise InvalidValue(f"point_pixel has {pp.size} entries for {n} points; give the "
+                                   f"flat pixel index of every point")
         self._check_pixels(pp, "point_pixel")
         with self.hold_sync():
             self.x, self.y, self.color, self.point_pixel = xa, ya, ca, pp
@@ -247,9 +321,9 @@ class LatentScatter(anywidget.AnyWidget):
         ny, nx = self.image_shape
         lo, hi = int(pix.min()), int(pix.max())
         if lo < 0:
-            raise ValueError(f"{name} must hold flat pixel indices >= 0, got {lo}")
+            raise InvalidValue(f"{name} must hold flat pixel indices >= 0, got {lo}")
         if ny and hi >= ny * nx:
-            raise ValueError(f"{name} must lie in [0, {ny * nx}) for an image of {ny}x{nx} "
+            raise InvalidValue(f"{name} must lie in [0, {ny * nx}) for an image of {ny}x{nx} "
                              f"pixels, got values up to {hi}")
 
     def _set_clim(self, clim) -> None:
@@ -271,34 +345,28 @@ class LatentScatter(anywidget.AnyWidget):
 
     @traitlets.validate("clim")
     def _valid_clim(self, proposal):
-        lo, hi = (float(v) for v in proposal["value"])
-        if not (np.isfinite(lo) and np.isfinite(hi)) or hi < lo:
-            raise ValueError(f"clim must be two finite numbers (low, high) with low <= high, "
-                             f"got {proposal['value']!r}")
-        return (lo, hi)
+        return check_clim(proposal["value"])
 
     @traitlets.observe("clim")
     def _on_clim(self, change):
         if not self._internal_clim:
             self.autoscale = False
 
+    def _pixel_shape(self) -> tuple[int, int]:
+        """``image_shape``, or ``(1, largest point_pixel + 1)`` without one."""
+        ny, nx = self.image_shape
+        if ny:
+            return ny, nx
+        pp = self._point_pixel()
+        return 1, (int(pp.max()) + 1 if pp.size else 0)
+
     @traitlets.validate("selection")
     def _valid_selection(self, proposal):
-        value = proposal["value"]
-        arr = np.asarray(value)
-        ny, nx = self.image_shape
-        if arr.dtype == bool:
-            if arr.shape != (ny, nx):
-                raise ValueError(f"a boolean selection mask must have image_shape {(ny, nx)}, "
-                                 f"got {arr.shape}")
-            out = np.flatnonzero(arr).astype(np.int32)
-        else:
-            flat = coerce_array(arr.reshape(-1) if arr.ndim > 1 else arr, "selection",
-                                dtype="int32", ndim=1)
-            self._check_pixels(flat, "selection")
-            out = sorted_unique(flat)
-        out.flags.writeable = False
-        return out
+        return as_indices(proposal["value"], self._pixel_shape(), "selection")
+
+    @traitlets.validate("selection_region")
+    def _valid_region(self, proposal):
+        return check_region(proposal["value"])
 
     @traitlets.validate("point_pixel")
     def _valid_point_pixel(self, proposal):
@@ -310,32 +378,32 @@ class LatentScatter(anywidget.AnyWidget):
     @traitlets.validate("current")
     def _valid_current(self, proposal):
         v = int(proposal["value"])
-        ny, nx = self.image_shape
-        if v < -1 or (ny and v >= ny * nx):
-            raise ValueError(f"current must be -1 (none) or a flat pixel index in "
-                             f"[0, {ny * nx or 'n'}), got {v}")
+        ny, nx = self._pixel_shape()
+        if v < -1 or v >= ny * nx:
+            raise InvalidValue(f"current must be -1 (none) or a flat pixel index in "
+                               f"[0, {ny * nx}), got {v}")
         return v
 
     @traitlets.validate("image_shape")
     def _valid_image_shape(self, proposal):
         ny, nx = (int(v) for v in proposal["value"])
         if ny < 0 or nx < 0 or (ny == 0) != (nx == 0):
-            raise ValueError(f"image_shape must be (ny, nx) with positive sizes, got "
-                             f"{proposal['value']!r}")
+            raise InvalidValue(f"image_shape must be (ny, nx) with positive sizes, got "
+                               f"{proposal['value']!r}")
         return (ny, nx)
 
     @traitlets.validate("display_size")
     def _valid_display_size(self, proposal):
         v = int(proposal["value"])
         if v < 16:
-            raise ValueError(f"display_size must be >= 16 CSS pixels, got {v}")
+            raise InvalidValue(f"display_size must be >= 16 CSS pixels, got {v}")
         return v
 
     @traitlets.validate("point_size")
     def _valid_point_size(self, proposal):
         v = float(proposal["value"])
         if not (np.isfinite(v) and v >= 0):
-            raise ValueError(f"point_size must be >= 0 (0: automatic), got {v}")
+            raise InvalidValue(f"point_size must be >= 0 (0: automatic), got {v}")
         return v
 
     # ------------------------------------------------------------------ helpers

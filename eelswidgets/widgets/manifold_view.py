@@ -16,7 +16,8 @@ import numpy as np
 import traitlets
 
 from ._codec import ArrayTrait, coerce_array
-from .image_view import check_colormap, percentile_clim
+from ._front_end import FrontEndGate, InvalidType, InvalidValue
+from .image_view import check_clim, check_colormap, percentile_clim
 
 __all__ = ["ManifoldView", "as_tile", "as_tiles"]
 
@@ -35,8 +36,8 @@ def _to_rgb_channels(arr: np.ndarray, axis: int, name: str) -> np.ndarray:
         return np.concatenate([arr, np.zeros((*arr.shape[:-1], 1), arr.dtype)], axis=-1)
     if c == 3:
         return arr
-    raise ValueError(f"{name} has {c} channels; RGB tiles show 1 to 3 channels, pick three, "
-                     f"e.g. tiles[:, :, [0, 1, 2]]")
+    raise InvalidValue(f"{name} has {c} channels; RGB tiles show 1 to 3 channels, pick three, "
+                       f"e.g. tiles[:, :, [0, 1, 2]]")
 
 
 def as_tiles(tiles) -> tuple[np.ndarray, str]:
@@ -57,7 +58,7 @@ def as_tiles(tiles) -> tuple[np.ndarray, str]:
     """
     arr = coerce_array(tiles, "tiles", dtype="float32", ndim=(3, 4, 5))
     if min(arr.shape) == 0:
-        raise ValueError(f"tiles must not be empty, got shape {arr.shape}")
+        raise InvalidValue(f"tiles must not be empty, got shape {arr.shape}")
     if arr.ndim == 3:
         return arr, "spectra"
     if arr.ndim == 4:
@@ -67,9 +68,9 @@ def as_tiles(tiles) -> tuple[np.ndarray, str]:
     elif arr.shape[2] <= 3:
         out = _to_rgb_channels(arr, 2, "tiles")
     else:
-        raise ValueError(f"tiles of shape {arr.shape} have no channel axis of size 1-3 at "
-                         f"position 2 or 4; RGB tiles show 1 to 3 channels: pick three, e.g. "
-                         f"tiles[:, :, [0, 1, 2]] for (gy, gx, C, h, w) tiles")
+        raise InvalidValue(f"tiles of shape {arr.shape} have no channel axis of size 1-3 at "
+                           f"position 2 or 4; RGB tiles show 1 to 3 channels: pick three, e.g. "
+                           f"tiles[:, :, [0, 1, 2]] for (gy, gx, C, h, w) tiles")
     out = np.ascontiguousarray(out, dtype=np.float32)
     out.flags.writeable = False
     return out, ("grey" if out.ndim == 4 else "rgb")
@@ -93,7 +94,7 @@ def as_tile(tile, kind: str, like: tuple[int, ...] | None = None) -> np.ndarray:
         float32 tile in the grid's layout.
     """
     if kind not in _KINDS:
-        raise ValueError(f"unknown tile kind {kind!r}; expected one of {_KINDS}")
+        raise InvalidValue(f"unknown tile kind {kind!r}; expected one of {_KINDS}")
     arr = np.asarray(tile)
     want = {"spectra": 1, "grey": 2, "rgb": 3}[kind]
     while arr.ndim > want and arr.shape[0] == 1:  # batch or single-channel axis in front
@@ -107,19 +108,19 @@ def as_tile(tile, kind: str, like: tuple[int, ...] | None = None) -> np.ndarray:
         elif arr.shape[0] <= 3:
             arr = _to_rgb_channels(arr, 0, "decoded tile")
         else:
-            raise ValueError(f"decoded RGB tile of shape {arr.shape} has no channel axis of "
-                             f"size 1-3")
+            raise InvalidValue(f"decoded RGB tile of shape {arr.shape} has no channel axis of "
+                               f"size 1-3")
         if arr.ndim != 3:
-            raise ValueError("decoded tile has one channel but the grid is RGB")
+            raise InvalidValue("decoded tile has one channel but the grid is RGB")
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         arr.flags.writeable = False
     if like is not None and tuple(arr.shape) != tuple(like):
-        raise ValueError(f"decoded tile has shape {arr.shape} but the grid's tiles have shape "
-                         f"{tuple(like)}; the decoder must return one tile like those")
+        raise InvalidValue(f"decoded tile has shape {arr.shape} but the grid's tiles have shape "
+                           f"{tuple(like)}; the decoder must return one tile like those")
     return arr
 
 
-class ManifoldView(anywidget.AnyWidget):
+class ManifoldView(FrontEndGate, anywidget.AnyWidget):
     """Grid of decoded latent tiles; hover to enlarge, click to decode a latent point live.
 
     Parameters
@@ -163,6 +164,10 @@ class ManifoldView(anywidget.AnyWidget):
     status : str
         Message shown under the large view (e.g. a decoder error).
 
+    Notes
+    -----
+    The front end may set ``clicked`` only; every other trait is set from Python.
+
     Examples
     --------
     >>> tiles = np.random.rand(6, 6, 100)               # 6 x 6 spectra
@@ -171,6 +176,7 @@ class ManifoldView(anywidget.AnyWidget):
     """
 
     _esm = _STATIC / "manifold_view.js"
+    _from_browser = frozenset({"clicked"})
 
     tiles = ArrayTrait("float32", ndim=(3, 4, 5))
     kind = traitlets.Unicode("spectra", read_only=True).tag(sync=True)
@@ -215,8 +221,8 @@ class ManifoldView(anywidget.AnyWidget):
     @decoder.setter
     def decoder(self, fn) -> None:
         if fn is not None and not callable(fn):
-            raise TypeError(f"decoder must be callable (z -> tile) or None, got "
-                            f"{type(fn).__name__}")
+            raise InvalidType(f"decoder must be callable (z -> tile) or None, got "
+                              f"{type(fn).__name__}")
         self._decoder = fn
 
     @traitlets.observe("clicked")
@@ -224,7 +230,21 @@ class ManifoldView(anywidget.AnyWidget):
         z = change["new"]
         if z is None or self._decoder is None:
             return
-        self.decode(z)
+        try:
+            self.decode(z)
+        except Exception as err:  # shown in the widget (status); a click must not raise
+            self.log.warning("ManifoldView: decoding z = %s failed: %s: %s", z,
+                             type(err).__name__, err)
+
+    @traitlets.validate("clicked")
+    def _valid_clicked(self, proposal):
+        value = proposal["value"]
+        if value is None:
+            return None
+        z = [float(v) for v in value]
+        if not all(np.isfinite(z)):
+            raise InvalidValue(f"clicked must be a finite latent point [z1, z2], got {value!r}")
+        return z
 
     def decode(self, z) -> np.ndarray:
         """Decode the latent point ``z`` with :attr:`decoder` and show the result large.
@@ -232,10 +252,10 @@ class ManifoldView(anywidget.AnyWidget):
         Errors of the decoder are shown in the widget (``status``) and raised.
         """
         if self._decoder is None:
-            raise ValueError("this ManifoldView has no decoder; pass decoder=... (z -> tile)")
+            raise InvalidValue("this ManifoldView has no decoder; pass decoder=... (z -> tile)")
         zz = coerce_array(z, "z", dtype="float32", ndim=1)
         if zz.size != 2:
-            raise ValueError(f"z must hold two latent values (z1, z2), got {zz.size}")
+            raise InvalidValue(f"z must hold two latent values (z1, z2), got {zz.size}")
         try:
             tile = as_tile(self._decoder(np.array(zz, dtype=np.float32)), self.kind,
                            like=None if self.tiles is None else self.tiles.shape[2:])
@@ -284,8 +304,8 @@ class ManifoldView(anywidget.AnyWidget):
     def _valid_extent(self, proposal):
         v = [float(a) for a in proposal["value"]]
         if not all(np.isfinite(v)):
-            raise ValueError(f"extent must be four finite numbers (z1min, z1max, z2min, z2max), "
-                             f"got {proposal['value']!r}")
+            raise InvalidValue(f"extent must be four finite numbers (z1min, z1max, z2min, z2max), "
+                               f"got {proposal['value']!r}")
         return v
 
     @traitlets.validate("colormap")
@@ -294,17 +314,13 @@ class ManifoldView(anywidget.AnyWidget):
 
     @traitlets.validate("clim")
     def _valid_clim(self, proposal):
-        lo, hi = (float(v) for v in proposal["value"])
-        if not (np.isfinite(lo) and np.isfinite(hi)) or hi < lo:
-            raise ValueError(f"clim must be two finite numbers (low, high) with low <= high, "
-                             f"got {proposal['value']!r}")
-        return (lo, hi)
+        return check_clim(proposal["value"])
 
     @traitlets.validate("display_size", "preview_size")
     def _valid_size(self, proposal):
         v = int(proposal["value"])
         if v < 16:
-            raise ValueError(f"{proposal['trait'].name} must be >= 16 CSS pixels, got {v}")
+            raise InvalidValue(f"{proposal['trait'].name} must be >= 16 CSS pixels, got {v}")
         return v
 
     # ------------------------------------------------------------------ helpers

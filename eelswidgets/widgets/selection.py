@@ -21,66 +21,15 @@ import numpy as np
 import traitlets
 
 from ._codec import array_serialization, array_to_json
+from ._front_end import FrontEndGate, InvalidType, InvalidValue
+from ._pixels import as_indices
 
 __all__ = ["Selection", "as_indices"]
 
 _STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
 
 
-def as_indices(value, shape: tuple[int, int], name: str = "indices") -> np.ndarray:
-    """Turn a pixel selection into sorted, unique flat indices (int32).
-
-    Parameters
-    ----------
-    value : array_like or None
-        Flat pixel indices ``y * nx + x`` (any integer dtype, any order, repeats allowed), a
-        boolean mask of shape ``(ny, nx)``, or None / an empty sequence for "nothing selected".
-    shape : (int, int)
-        The image shape ``(ny, nx)``.
-    name : str
-        Name used in error messages.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new 1-D int32 array (never a view of ``value``).
-
-    Raises
-    ------
-    TypeError
-        For a non-integer, non-boolean array.
-    ValueError
-        For a mask of the wrong shape or indices outside the image.
-    """
-    ny, nx = shape
-    if value is None:
-        return _frozen(np.zeros(0, np.int32))
-    arr = np.asarray(value)
-    if arr.dtype == bool:
-        if arr.shape != (ny, nx):
-            raise ValueError(f"{name}: a boolean mask must have the image shape {(ny, nx)}, "
-                             f"got {arr.shape}")
-        return _frozen(np.flatnonzero(arr))
-    if arr.size == 0:
-        return _frozen(np.zeros(0, np.int32))
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{name} must be integer flat pixel indices (y * nx + x) or a boolean "
-                        f"mask of shape {(ny, nx)}, got dtype {arr.dtype}")
-    flat = arr.reshape(-1)
-    lo, hi = int(flat.min()), int(flat.max())
-    if lo < 0 or hi >= ny * nx:
-        raise ValueError(f"{name} must lie in [0, {ny * nx}) for an image of {ny}x{nx} pixels, "
-                         f"got values from {lo} to {hi}")
-    return _frozen(np.unique(flat))
-
-
-def _frozen(arr: np.ndarray) -> np.ndarray:
-    out = np.ascontiguousarray(arr, dtype=np.int32)
-    out.flags.writeable = False  # in-place edits would not reach the browser: assign instead
-    return out
-
-
-class Selection(anywidget.AnyWidget):
+class Selection(FrontEndGate, anywidget.AnyWidget):
     """Current pixel, selected pixels and energy range, shared by linked views.
 
     Parameters
@@ -102,6 +51,11 @@ class Selection(anywidget.AnyWidget):
     shape : tuple of int
         ``(ny, nx)`` (fixed).
 
+    Notes
+    -----
+    The front end may set ``pixel`` and ``indices`` (the relay of a click or a brush on a tied
+    view); every other trait is set from Python only (see :class:`FrontEndGate`).
+
     Examples
     --------
     >>> sel = Selection((4, 5))
@@ -113,6 +67,7 @@ class Selection(anywidget.AnyWidget):
 
     # a model without a view: its front-end part relays the traits of the tied views
     _esm = _STATIC / "selection.js"
+    _from_browser = frozenset({"pixel", "indices"})
     _relay = traitlets.List(traitlets.Dict()).tag(sync=True)
 
     pixel = traitlets.List(traitlets.Int(), default_value=[0, 0], minlen=2,
@@ -136,8 +91,8 @@ class Selection(anywidget.AnyWidget):
         new = _check_shape(proposal["value"])
         old = getattr(self, "_fixed_shape", None)
         if old is not None and new != old:
-            raise ValueError(f"the shape of a Selection is fixed at {old}; make a new "
-                             f"Selection for an image of shape {new}")
+            raise InvalidValue(f"the shape of a Selection is fixed at {old}; make a new "
+                               f"Selection for an image of shape {new}")
         self._fixed_shape = new
         return new
 
@@ -147,8 +102,8 @@ class Selection(anywidget.AnyWidget):
         ny, nx = self.shape
         y, x = (int(v) for v in value)
         if not (0 <= y < ny and 0 <= x < nx):
-            raise ValueError(f"pixel {tuple(value)} lies outside the image of {ny}x{nx} pixels; "
-                             f"use 0 <= y < {ny} and 0 <= x < {nx}")
+            raise InvalidValue(f"pixel {tuple(value)} lies outside the image of {ny}x{nx} pixels; "
+                               f"use 0 <= y < {ny} and 0 <= x < {nx}")
         return [y, x]
 
     @traitlets.validate("indices")
@@ -160,11 +115,10 @@ class Selection(anywidget.AnyWidget):
         value = proposal["value"]
         if value is None:
             return None
-        lo, hi = (float(v) for v in value)
+        lo, hi = sorted(float(v) for v in value)
         if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise ValueError(f"energy_range must be finite, got {value!r}")
-        if hi < lo:
-            lo, hi = hi, lo
+            raise InvalidValue(f"energy_range must be two finite energies [lo, hi] in eV, got "
+                               f"{value!r}")
         return [lo, hi]
 
     # ------------------------------------------------------------------ tied views
@@ -206,11 +160,18 @@ class Selection(anywidget.AnyWidget):
         self._relay = [e for e in self._relay if e["model"] != ref] + [entry]
 
     def untie(self, view: widgets.Widget) -> None:
-        """Stop relaying between ``view`` and this selection (no error if it is not tied)."""
-        if self._tied_views.pop(view.model_id, None) is not None and view.has_trait("_tied"):
-            view._tied = False
-        ref = f"IPY_MODEL_{view.model_id}"
-        self._relay = [e for e in self._relay if e["model"] != ref]
+        """Stop relaying between ``view`` and this selection (no error if it is not tied).
+
+        Works for a view that is already closed (its model id is gone with its comm).
+        """
+        ids = [mid for mid, (v, _traits) in self._tied_views.items() if v is view]
+        for mid in ids:
+            del self._tied_views[mid]
+            if view.has_trait("_tied") and view.comm is not None:
+                view._tied = False
+        refs = {f"IPY_MODEL_{mid}" for mid in ids}
+        if refs:
+            self._relay = [e for e in self._relay if e["model"] not in refs]
 
     def tied(self) -> list[str]:
         """Model ids of the tied views, in the order they were tied."""
@@ -254,8 +215,8 @@ def _check_shape(shape) -> tuple[int, int]:
     try:
         ny, nx = (int(v) for v in shape)
     except (TypeError, ValueError):
-        raise TypeError(f"shape must be a pair (ny, nx) of positive integers, got {shape!r}"
-                        ) from None
+        raise InvalidType(f"shape must be a pair (ny, nx) of positive integers, got {shape!r}"
+                          ) from None
     if ny < 1 or nx < 1:
-        raise ValueError(f"shape must be a pair of positive integers, got {shape!r}")
+        raise InvalidValue(f"shape must be a pair of positive integers, got {shape!r}")
     return ny, nx

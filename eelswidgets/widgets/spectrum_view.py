@@ -15,6 +15,7 @@ import numpy as np
 import traitlets
 from bqplot.interacts import BrushIntervalSelector
 
+from ._front_end import FrontEndGate, InvalidValue
 from ._html import SafeHTML, bold, concat, italic
 
 __all__ = ["MARGIN", "OVERLAY_COLORS", "SpectrumView"]
@@ -44,7 +45,7 @@ def _as_line(values, n: int, name: str) -> np.ndarray:
     return np.array(arr, dtype=np.float32)  # a copy: the widget never aliases user data
 
 
-class SpectrumView(widgets.VBox):
+class SpectrumView(FrontEndGate, widgets.VBox):
     """Spectrum at the current pixel with overlays and an energy-span brush.
 
     Parameters
@@ -196,11 +197,14 @@ class SpectrumView(widgets.VBox):
     def _on_brush(self, change) -> None:
         if self.brush.brushing:
             return  # wait for the mouse-up: only the final span is computed on
-        sel = self.brush.selected
-        if sel is None or len(sel) < 2 or not np.all(np.isfinite(sel)) or sel[0] == sel[1]:
+        try:  # whatever the browser sent: only two finite, different energies make a span
+            span = np.asarray(self.brush.selected, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            span = np.zeros(0)
+        if span.size != 2 or not np.all(np.isfinite(span)) or span[0] == span[1]:
             self.energy_range = None
         else:
-            self.energy_range = [float(min(sel)), float(max(sel))]
+            self.energy_range = [float(span.min()), float(span.max())]
 
     @traitlets.validate("energy_range")
     def _valid_range(self, proposal):
@@ -208,6 +212,9 @@ class SpectrumView(widgets.VBox):
         if value is None:
             return None
         lo, hi = sorted(float(v) for v in value)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise InvalidValue(f"energy_range must be two finite energies [lo, hi] in eV, got "
+                               f"{value!r}")
         return [lo, hi]
 
     @traitlets.observe("energy_range")

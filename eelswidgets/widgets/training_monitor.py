@@ -20,6 +20,7 @@ import bqplot
 import ipywidgets as widgets
 import numpy as np
 
+from ._front_end import FrontEndGate
 from ._html import SafeHTML, bold, concat
 
 __all__ = ["TrainingMonitor", "progress_factory"]
@@ -63,7 +64,7 @@ def _on_click_while_busy(button: widgets.Button, callback) -> bool:
     return True
 
 
-class TrainingMonitor(widgets.VBox):
+class TrainingMonitor(FrontEndGate, widgets.VBox):
     """Live training display: loss curves, epoch counter, ETA and a Stop button.
 
     Pass it as a callback (``fit(..., progress=monitor)`` or ``callbacks=[monitor]``) or let
