@@ -23,6 +23,8 @@ import re
 import ipywidgets as widgets
 import traitlets
 
+from ._front_end import FrontEndGate
+
 __all__ = ["Markup", "SafeHTML", "bold", "colored", "concat", "italic", "join", "muted",
            "text"]
 
@@ -110,8 +112,10 @@ def colored(color: str, *parts, gap_px: int = 0) -> Markup:
     return _element("span", parts, f"color:{color}{gap}")
 
 
-class SafeHTML(widgets.HTML):
+class SafeHTML(FrontEndGate, widgets.HTML):
     """An ``ipywidgets.HTML`` whose value is escaped unless it is :class:`Markup`.
+
+    The front end never sets any of its traits (:class:`FrontEndGate` refuses such updates).
 
     Examples
     --------
