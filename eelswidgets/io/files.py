@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .._limits import resolve_max_bytes
 from ..spectrum_image import SpectrumImage
 from . import native
 from .rosetta import ROSETTA_FORMATS, read_rosetta
@@ -27,7 +28,8 @@ def _unknown(path: Path, formats, action: str) -> ValueError:
                       f"supported: {', '.join(formats)}")
 
 
-def load(path, *, signal: int | None = None, haadf: int | bool | None = None) -> SpectrumImage:
+def load(path, *, signal: int | None = None, haadf: int | bool | None = None,
+         max_bytes: int | None = None) -> SpectrumImage:
     """Read a spectrum image from a file; the format follows from the extension.
 
     Parameters
@@ -41,6 +43,10 @@ def load(path, *, signal: int | None = None, haadf: int | bool | None = None) ->
     haadf : int or bool, optional
         For files with several signals: index of the 2D image to attach as HAADF, ``False``
         for none, None (default) for the first 2D image of matching shape.
+    max_bytes : int, optional
+        Memory budget for one array of the file, in bytes. Every array's declared shape and
+        dtype are checked against it before anything is allocated. Default: the environment
+        variable ``EELSWIDGETS_MAX_BYTES``, else half of the physical memory.
 
     Returns
     -------
@@ -55,7 +61,8 @@ def load(path, *, signal: int | None = None, haadf: int | bool | None = None) ->
         ``path`` is a directory.
     ValueError
         Unknown extension; a file that is truncated, corrupt, of a newer format version, holds
-        pickled objects, or holds no spectrum image.
+        pickled objects, links or external storage, or holds no spectrum image; an array
+        larger than ``max_bytes`` (the message says how to raise the budget).
     ImportError
         A rosettasciio format without the ``io`` extra installed.
 
@@ -68,6 +75,7 @@ def load(path, *, signal: int | None = None, haadf: int | bool | None = None) ->
     ext = path.suffix.lower()
     if ext not in READ_FORMATS:
         raise _unknown(path, READ_FORMATS, "load")
+    budget = resolve_max_bytes(max_bytes)
     if path.is_dir():
         raise IsADirectoryError(f"{str(path)!r} is a directory, not a file")
     if not path.exists():
@@ -76,8 +84,9 @@ def load(path, *, signal: int | None = None, haadf: int | bool | None = None) ->
         if signal is not None or haadf is not None:
             raise TypeError(f"signal= and haadf= apply to microscope files, not to {ext} files "
                             "(which hold one spectrum image)")
-        return native.read_npz(path) if ext == ".npz" else native.read_h5(path)
-    return read_rosetta(path, signal=signal, haadf=haadf)
+        reader = native.read_npz if ext == ".npz" else native.read_h5
+        return reader(path, max_bytes=budget)
+    return read_rosetta(path, signal=signal, haadf=haadf, max_bytes=budget)
 
 
 def save(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = False) -> None:
