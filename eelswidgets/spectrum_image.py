@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import preprocess as _pp
-from ._checks import check_finite, check_int, check_mask, frozen_float_array
+from ._checks import as_float_array, check_finite, check_int, check_mask, frozen_float_array
 
 __all__ = ["SpectrumImage"]
 
@@ -21,8 +21,8 @@ class SpectrumImage:
     object (or an array) and nothing is modified in place. The arrays are stored read-only and
     with at most one copy: a ``data`` cube that is already float32 and C-contiguous is *not*
     copied but kept as a read-only view (so a large cube is not doubled in memory); pass
-    ``data.copy()`` if you will keep changing your array afterwards. Any other input is
-    converted once.
+    ``data.copy()`` if you will keep changing your array afterwards. Any other cube is
+    converted once; the small arrays (energy, HAADF, valid) are always copied.
 
     Parameters
     ----------
@@ -63,7 +63,7 @@ class SpectrumImage:
         ny, nx, ne = cube.shape
         if min(ny, nx, ne) < 1:
             raise ValueError(f"data must be non-empty in every dimension, got shape {cube.shape}")
-        e = frozen_float_array(energy, "energy", ndim=1, dtype=np.float64)
+        e = as_float_array(energy, "energy", ndim=1, dtype=np.float64)  # small: always copied
         if e.size != ne:
             raise ValueError(f"energy has {e.size} values but data has {ne} energy channels "
                              f"(data shape {cube.shape}); pass one energy per channel")
@@ -78,7 +78,7 @@ class SpectrumImage:
         check_finite(cube, "data", where=vmask)
         h = None
         if haadf is not None:
-            h = frozen_float_array(haadf, "haadf", ndim=2)
+            h = as_float_array(haadf, "haadf", ndim=2)
             if h.shape != (ny, nx):
                 raise ValueError(f"haadf has shape {h.shape} but data has {ny}x{nx} pixels; "
                                  "the HAADF image must be registered to the spectrum image")
@@ -100,7 +100,8 @@ class SpectrumImage:
         self.metadata = copy.deepcopy(metadata) if metadata else {}
         self.truth = copy.deepcopy(truth) if truth else {}
         self.name = str(name)
-        self._valid.setflags(write=False)
+        for arr in (self._energy, self._valid) + ((h,) if h is not None else ()):
+            arr.setflags(write=False)
 
     # ------------------------------------------------------------------ properties
     @property
