@@ -100,6 +100,11 @@ def frozen_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = Non
         out = np.empty(arr.shape, dtype=dtype)
         with np.errstate(over="ignore"):
             out[...] = arr
+        overflow = count_nonfinite(out, test=_not_inf) - count_nonfinite(arr, test=_not_inf)
+        if overflow:
+            raise ValueError(f"{name} holds {overflow} finite value(s) beyond the {out.dtype} "
+                             f"range (+-{np.finfo(out.dtype).max:.2g}); rescale it first, e.g. "
+                             "divide it by its largest absolute value")
     out.setflags(write=False)
     return out
 

@@ -116,10 +116,14 @@ def test_budget_applies_to_microscope_files_before_reading(tmp_path, monkeypatch
     s.axes_manager[-1].units = "eV"
     s.save(tmp_path / "si.hspy")
     monkeypatch.setenv(_limits.ENV_VAR, "20000")
-    with pytest.raises(ValueError, match=r"si.hspy: the array 'signal #0.*claims shape "
-                                         r"\(8, 8, 100\) of dtype float32.*" + BUDGET_MATCH):
+    with pytest.raises(ValueError, match=r"si.hspy: the array 'Experiments/__unnamed__/data' "
+                                         r"claims shape \(8, 8, 100\) of dtype float32.*"
+                                         + BUDGET_MATCH):
         ew.load(tmp_path / "si.hspy")
-    assert ew.load(tmp_path / "si.hspy", max_bytes=10**6).shape == (8, 8, 100)
+    si = ew.load(tmp_path / "si.hspy", max_bytes=10**6)
+    assert si.shape == (8, 8, 100)
+    with h5py.File(tmp_path / "si.hspy", "r+"):                 # the file was closed again
+        pass
 
 
 # ------------------------------------------------------------------------------ hostile .npz
@@ -412,6 +416,11 @@ def test_hspy_deep_metadata_is_bounded_and_deep_metadata_json_refused(tmp_path):
                                          r"levels deep"):
         ew.load(tmp_path / "deep_json.hspy")
 
+    with h5py.File(tmp_path / "deep.hspy", "r+") as f:           # deeper than rosettasciio
+        f["Experiments/__unnamed__/metadata"].create_group("/".join(["k"] * 3000))  # recurses
+    with pytest.raises(ValueError, match=r"cannot read deep.hspy.*RecursionError"):
+        ew.load(tmp_path / "deep.hspy")
+
 
 # ------------------------------------------------------------------------------ copies
 def test_float32_c_contiguous_cube_is_a_read_only_view_and_never_written():
@@ -528,6 +537,11 @@ def test_overflow_is_reported_as_overflow_not_nan():
     big = ew.SpectrumImage(np.full((2, 2, 4), 3e38, np.float32), np.arange(4.0))
     with pytest.raises(ValueError, match=r"overflows float32: bin\(spatial=2, energy=1\)"):
         big.bin(spatial=2)
+    huge = np.ones((2, 2, 4))
+    huge[1, 1, 1] = 1e39
+    with pytest.raises(ValueError, match=r"data holds 1 finite value\(s\) beyond the float32 "
+                                         r"range \(\+-3.4e\+38\); rescale it"):
+        ew.SpectrumImage(huge, np.arange(4.0))
 
 
 def test_native_readers_accept_the_budget_directly(tmp_path):

@@ -55,13 +55,20 @@ ROSETTA_FORMATS = {
 }
 
 _TEXT_READERS = {"rsciio.msa"}
+_HDF5_READERS = {"rsciio.hspy", "rsciio.emd"}
 STORE_KEY = "eelswidgets"  # original_metadata group written by to_hyperspy()
+
+
+def _unreadable(path: Path, exc: BaseException) -> ValueError:
+    ext = path.suffix.lower()
+    label = ROSETTA_FORMATS[ext][1]
+    return ValueError(f"cannot read {path.name}: it is not a valid {label} {ext} file, or it is "
+                      f"truncated or corrupt ({type(exc).__name__}: {exc})")
 
 
 def _read_signals(path: Path, *, lazy: bool = False) -> list[dict]:
     ext = path.suffix.lower()
-    module, label = ROSETTA_FORMATS[ext]
-    reader = require(module, f"reading {ext} files")
+    reader = require(ROSETTA_FORMATS[ext][0], f"reading {ext} files")
     kwargs: dict[str, Any] = {"lazy": lazy}
     if ext == ".emd":
         kwargs["stack_group"] = False  # never merge groups whose names share a prefix
@@ -70,29 +77,48 @@ def _read_signals(path: Path, *, lazy: bool = False) -> list[dict]:
     except (ImportError, MemoryError):
         raise
     except Exception as exc:  # readers raise many types on a bad file
-        raise ValueError(f"cannot read {path.name}: it is not a valid {label} {ext} file, or it "
-                         f"is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
+        raise _unreadable(path, exc) from exc
     if not signals:
         raise ValueError(f"{path.name} holds no signal")
     return list(signals)
 
 
-def _check_declared_sizes(path: Path, budget: int) -> None:
-    """Open ``path`` lazily and refuse a signal whose declared size exceeds ``budget``.
+def _declared_arrays(path: Path):
+    """``(name, shape, dtype)`` of the arrays in ``path``, read without reading their data.
 
-    Text formats (EMSA/MSA) have no lazy reader and hold no more values than characters.
+    HDF5 files (``.hspy``, ``.emd``) are walked with h5py (hard links only; the file is closed
+    afterwards: a lazy rosettasciio read would keep it open). Digital Micrograph files are
+    opened lazily through rosettasciio. Text formats (EMSA/MSA) have no lazy reader and hold
+    no more values than characters, so they list nothing.
     """
-    if ROSETTA_FORMATS[path.suffix.lower()][0] in _TEXT_READERS:
-        return
-    for i, sig in enumerate(_read_signals(path, lazy=True)):
-        data = sig.get("data")
-        shape, dtype = getattr(data, "shape", None), getattr(data, "dtype", None)
-        if shape is None or dtype is None:
-            continue
-        title = (sig.get("metadata") or {}).get("General", {}).get("title", "")
-        name = f"signal #{i}" + (f" {title!r}" if title else "")
+    module = ROSETTA_FORMATS[path.suffix.lower()][0]
+    if module in _TEXT_READERS:
+        return []
+    require(module, f"reading {path.suffix} files")  # the reader used next: name it first
+    if module in _HDF5_READERS:
+        h5py = require("h5py", f"reading {path.suffix} files")
+        found: list[tuple[str, tuple, Any]] = []
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                found.append((name, obj.shape, obj.dtype))
+
+        try:
+            with h5py.File(path, "r") as f:
+                f.visititems(visit)
+        except OSError as exc:
+            raise _unreadable(path, exc) from exc
+        return found
+    return [(f"signal #{i}", sig["data"].shape, sig["data"].dtype)
+            for i, sig in enumerate(_read_signals(path, lazy=True))
+            if hasattr(sig.get("data"), "shape")]
+
+
+def _check_declared_sizes(path: Path, budget: int) -> None:
+    """Refuse a file with an array whose declared size (or float32 size) exceeds ``budget``."""
+    for name, shape, dtype in _declared_arrays(path):
         check_array_bytes(name, shape, dtype, budget, path.name)
-        check_array_bytes(f"{name} as a float32 cube", shape, np.float32, budget, path.name)
+        check_array_bytes(f"{name} as float32", shape, np.float32, budget, path.name)
 
 
 def _apply_mapping(metadata: dict, original: Any, mapping: Any) -> dict:
