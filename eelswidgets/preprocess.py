@@ -9,7 +9,11 @@ Power law (Egerton, *EELS in the Electron Microscope*, ch. 4):
 ``B(E) = A * E**(-r)``, fitted per pixel by weighted linear least squares of ``log I`` on
 ``log E`` over a window, with Poisson weights ``w = I`` (``var(log I) ~ 1/I``). Channels with
 zero or negative counts are clamped to a small positive value before the logarithm so that
-low-count pixels give a finite, if noisy, fit rather than NaN.
+low-count pixels give a finite, if noisy, fit rather than NaN. The power law is undefined at
+``E <= 0``: subtracting it from such channels raises ``ValueError`` (crop them first).
+
+Results are cast to float32 with :func:`eelswidgets._checks.to_float32`, which reports an
+overflow as such rather than leaving infinities for a later "contains NaN/Inf" check.
 
 Two-term exponential (zero-loss-peak tail): ``B(E) = a1 exp(-E/t1) + a2 exp(-E/t2)``. The decay
 constants ``t1, t2`` are fitted once on the mean spectrum (non-linear least squares); the
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_choice
+from ._checks import check_choice, to_float32
 
 __all__ = [
     "energy_slice",
@@ -62,7 +66,9 @@ def _block_reduce(a: np.ndarray, axis: int, factor: int, how: str) -> np.ndarray
     a = np.take(a, np.arange(n), axis=axis)
     new_shape = [*a.shape[:axis], n // factor, factor, *a.shape[axis + 1:]]
     a = a.reshape(new_shape)
-    return a.sum(axis=axis + 1) if how == "sum" else a.mean(axis=axis + 1)
+    if how == "sum":
+        return a.sum(axis=axis + 1, dtype=np.float64)
+    return a.mean(axis=axis + 1)
 
 
 def bin_cube(cube: np.ndarray, energy: np.ndarray, haadf: np.ndarray | None,
@@ -81,7 +87,7 @@ def bin_cube(cube: np.ndarray, energy: np.ndarray, haadf: np.ndarray | None,
     h = None
     if haadf is not None:
         h = _block_reduce(_block_reduce(haadf, 0, spatial, "mean"), 1, spatial, "mean")
-    return out.astype(np.float32), e, h
+    return to_float32(out, f"bin(spatial={spatial}, energy={energy_factor})"), e, h
 
 
 def block_average(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -120,15 +126,17 @@ def normalize_cube(cube: np.ndarray, energy: np.ndarray, method: str) -> np.ndar
     """
     check_choice(method, "normalisation method", NORMALIZE_METHODS)
     c = cube.astype(np.float64)
+    what = f"normalize({method!r})"
     if method == "global":
         m = float(np.max(np.abs(c)))
-        return (c / m if m > 0 else c).astype(np.float32)
+        return to_float32(c / m if m > 0 else c, what)
     if method == "area":
         norm = np.trapezoid(c, energy, axis=-1) if energy.size > 1 else c[..., 0]
     else:
         norm = np.max(c, axis=-1)
     norm = np.where(np.abs(norm) > 0, norm, 1.0)
-    return (c / norm[..., None]).astype(np.float32)
+    c /= norm[..., None]
+    return to_float32(c, what)
 
 
 def fit_power_law(cube: np.ndarray, energy: np.ndarray, sl: slice):
@@ -197,21 +205,52 @@ def fit_two_exponentials(cube: np.ndarray, energy: np.ndarray, sl: slice):
 
 
 def subtract_background(cube: np.ndarray, energy: np.ndarray, window: tuple[float, float],
-                        model: str = "powerlaw") -> np.ndarray:
-    """Fit a background over ``window`` (eV) per pixel and subtract it over the whole axis.
+                        model: str = "powerlaw", *, channels: slice | None = None
+                        ) -> np.ndarray:
+    """Fit a background over ``window`` (eV) per pixel and subtract it.
 
-    Returns the background-subtracted cube (float32). Use ``energy_slice`` to crop afterwards.
+    Parameters
+    ----------
+    cube : numpy.ndarray
+        ``(ny, nx, ne)`` spectra.
+    energy : numpy.ndarray
+        ``(ne,)`` energies in eV.
+    window : (float, float)
+        Fit window in eV.
+    model : {"powerlaw", "exp2"}
+        Background model.
+    channels : slice, optional
+        The channels to return (default: all); only these are computed.
+
+    Returns
+    -------
+    numpy.ndarray
+        The background-subtracted channels, float32.
+
+    Raises
+    ------
+    ValueError
+        A power law asked for channels at ``E <= 0``, where it is undefined; the result
+        overflows float32.
     """
     check_choice(model, "background model", ("powerlaw", "exp2"))
     sl = energy_slice(energy, *window)
-    e = energy.astype(np.float64)
+    keep = slice(None) if channels is None else channels
+    e = energy[keep].astype(np.float64)
     if model == "powerlaw":
         a, r = fit_power_law(cube, energy, sl)
+        if np.any(e <= 0):
+            n = int(np.count_nonzero(e <= 0))
+            raise ValueError(f"a power-law background A*E^-r is undefined at E <= 0, and the "
+                             f"energy axis has {n} channel(s) there (from {e[0]:.4g} eV); crop "
+                             "them first (si.crop_energy(lo, hi) with lo > 0) or use "
+                             "si.remove_zlp(...), which drops them")
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            bg = a[..., None] * np.power(np.clip(e, _TINY, None)[None, None, :], -r[..., None])
+            bg = a[..., None] * np.power(e[None, None, :], -r[..., None])
     else:
         amps, (t1, t2, e0) = fit_two_exponentials(cube, energy, sl)
         basis = np.stack([np.exp(-(e - e0) / t1), np.exp(-(e - e0) / t2)], axis=1)
         bg = amps @ basis.T
     bg = np.where(np.isfinite(bg), bg, 0.0)
-    return (cube.astype(np.float64) - bg).astype(np.float32)
+    return to_float32(cube[..., keep].astype(np.float64) - bg,
+                      f"background subtraction over {tuple(window)} ({model})")

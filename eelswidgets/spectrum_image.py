@@ -12,7 +12,7 @@ import numpy as np
 from . import preprocess as _pp
 from . import spikes as _spikes
 from . import zlp_align as _zlp
-from ._checks import as_float_array, check_finite, check_int, check_mask
+from ._checks import as_float_array, check_finite, check_int, check_mask, frozen_float_array
 
 __all__ = ["SpectrumImage"]
 
@@ -20,13 +20,19 @@ __all__ = ["SpectrumImage"]
 class SpectrumImage:
     """A spectrum image: cube ``(ny, nx, ne)``, energy axis in eV and an optional HAADF image.
 
-    The constructor copies and validates its inputs; every method returns a new object (or an
-    array) and nothing is modified in place.
+    The constructor validates its inputs and never writes to them; every method returns a new
+    object (or an array) and nothing is modified in place. The arrays are stored read-only and
+    with at most one copy: a ``data`` cube that is already float32 and C-contiguous is *not*
+    copied but kept as a read-only view (so a large cube is not doubled in memory); pass
+    ``data.copy()`` if you will keep changing your array afterwards. Any other cube is
+    converted once; the small arrays (energy, HAADF, valid) are always copied.
 
     Parameters
     ----------
     data : array_like, shape (ny, nx, ne)
-        The spectra, stored as float32. Must be finite wherever ``valid`` is True.
+        The spectra, stored as float32. Must be finite wherever ``valid`` is True. A
+        ``numpy.ma.MaskedArray`` is refused (its mask would be lost): pass
+        ``np.ma.filled(x.astype(float), np.nan)`` with ``valid=~np.ma.getmaskarray(x).any(-1)``.
     energy : array_like, shape (ne,)
         Energy-loss axis in eV, strictly increasing (uniform or not).
     haadf : array_like, shape (ny, nx), optional
@@ -56,11 +62,11 @@ class SpectrumImage:
     def __init__(self, data, energy, haadf=None, *, pixel_size: float = 1.0,
                  pixel_unit: str = "nm", metadata: dict | None = None,
                  truth: dict | None = None, valid=None, name: str = ""):
-        cube = as_float_array(data, "data", ndim=3)
+        cube = frozen_float_array(data, "data", ndim=3)
         ny, nx, ne = cube.shape
         if min(ny, nx, ne) < 1:
             raise ValueError(f"data must be non-empty in every dimension, got shape {cube.shape}")
-        e = as_float_array(energy, "energy", ndim=1, dtype=np.float64)
+        e = as_float_array(energy, "energy", ndim=1, dtype=np.float64)  # small: always copied
         if e.size != ne:
             raise ValueError(f"energy has {e.size} values but data has {ne} energy channels "
                              f"(data shape {cube.shape}); pass one energy per channel")
@@ -99,7 +105,7 @@ class SpectrumImage:
         self.metadata = copy.deepcopy(metadata) if metadata else {}
         self.truth = copy.deepcopy(truth) if truth else {}
         self.name = str(name)
-        for arr in (self._data, self._energy, self._valid) + ((h,) if h is not None else ()):
+        for arr in (self._energy, self._valid) + ((h,) if h is not None else ()):
             arr.setflags(write=False)
 
     # ------------------------------------------------------------------ properties
@@ -169,8 +175,8 @@ class SpectrumImage:
         return SpectrumImage(**fields)
 
     def copy(self) -> SpectrumImage:
-        """Return an independent copy."""
-        return self.replace()
+        """Return an independent copy (the cube is copied too)."""
+        return self.replace(data=self._data.copy())
 
     def _with_history(self, step: str, **changes: Any) -> SpectrumImage:
         meta = copy.deepcopy(self.metadata)
@@ -257,9 +263,23 @@ class SpectrumImage:
                                   energy=e, haadf=h, valid=np.ones((ny, nx), bool),
                                   pixel_size=self.pixel_size * spatial, truth={})
 
-    def clip(self, lo: float = 0.0, hi: float | None = None) -> SpectrumImage:
-        """Clip intensities to ``[lo, hi]`` (e.g. make a cube non-negative for NMF)."""
-        return self._with_history(f"clip({lo}, {hi})", data=np.clip(self._data, lo, hi))
+    def clip(self, lo: float | None = 0.0, hi: float | None = None) -> SpectrumImage:
+        """Clip intensities to ``[lo, hi]`` (e.g. make a cube non-negative for NMF).
+
+        ``None`` leaves that side open; at least one bound is needed and ``lo <= hi``.
+        """
+        bounds = []
+        for label, v in (("lo", lo), ("hi", hi)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)
+                                  or np.isnan(v)):
+                raise TypeError(f"clip: {label} must be a number or None, got {v!r}")
+            bounds.append(None if v is None else float(v))
+        lo_f, hi_f = bounds
+        if lo_f is None and hi_f is None:
+            raise ValueError("clip needs at least one bound: pass lo, hi or both")
+        if lo_f is not None and hi_f is not None and lo_f > hi_f:
+            raise ValueError(f"clip: lo ({lo}) is greater than hi ({hi}); pass lo <= hi")
+        return self._with_history(f"clip({lo}, {hi})", data=np.clip(self._data, lo_f, hi_f))
 
     # ------------------------------------------------------------------ processing
     def normalize(self, method: str = "area") -> SpectrumImage:
@@ -268,7 +288,7 @@ class SpectrumImage:
         See :func:`eelswidgets.preprocess.normalize_cube`.
         """
         cube = _pp.normalize_cube(np.nan_to_num(self._data), self._energy, method)
-        cube[~self._valid] = np.nan
+        cube[~self._valid] = np.nan  # a new array from the kernel, not self._data
         return self._with_history(f"normalize({method!r})", data=cube)
 
     def remove_zlp(self, fit_window: tuple[float, float] = (0.2, 0.35), *,
@@ -278,7 +298,8 @@ class SpectrumImage:
         The tail is fitted per pixel over ``fit_window`` (eV) with a power law ``A E^-r``
         (``model="powerlaw"``) or a two-term exponential (``model="exp2"``), subtracted, and
         channels below ``cut`` (default: the start of the fit window) are dropped, as done for
-        low-loss plasmon maps.
+        low-loss plasmon maps. Only the kept channels are computed, so channels at ``E <= 0``
+        (the zero-loss peak) are fine as long as ``cut`` is above them.
 
         Parameters
         ----------
@@ -289,11 +310,12 @@ class SpectrumImage:
         cut : float, optional
             Lowest energy kept.
         """
-        cube = _pp.subtract_background(self._data, self._energy, fit_window, model)
         cut = float(fit_window[0]) if cut is None else float(cut)
         sl = _pp.energy_slice(self._energy, cut, float(self._energy[-1]))
+        cube = _pp.subtract_background(self._data, self._energy, fit_window, model,
+                                       channels=sl)
         return self._with_history(f"remove_zlp({tuple(fit_window)}, model={model!r})",
-                                  data=cube[..., sl], energy=self._energy[sl])
+                                  data=cube, energy=self._energy[sl])
 
     def align_zlp(self, search: tuple[float, float] | None = None, *,
                   return_shifts: bool = False):
@@ -389,7 +411,9 @@ class SpectrumImage:
         """Subtract a core-loss pre-edge background ``A E^-r`` fitted per pixel over ``window``.
 
         The fit is the standard weighted log-log least squares (Poisson weights), so pixels with
-        few counts still give a finite background. The axis is kept whole.
+        few counts still give a finite background. The axis is kept whole, so with the power
+        law it must not include ``E <= 0`` (where ``E^-r`` is undefined): crop those channels
+        first (``crop_energy``), or use :meth:`remove_zlp`, which drops them.
         """
         cube = _pp.subtract_background(self._data, self._energy, window, model)
         return self._with_history(f"remove_background({tuple(window)}, {model!r})", data=cube)

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["decode", "encode", "storable_dtype", "to_jsonable"]
+__all__ = ["MAX_DEPTH", "decode", "encode", "storable_dtype", "to_jsonable"]
 
 _TAG = "__ew_"
+MAX_DEPTH = 32  # nesting kept by to_jsonable (a file header allows 64 levels in all)
 # dtype kinds that are stored without pickle in .npz and .h5: bool, ints, floats, complex,
 # fixed-width bytes and unicode strings
 _KINDS = "biufcSU"
@@ -152,11 +153,12 @@ def _decode_tag(tag: str, payload: Any, get_array, where: str) -> Any:
     raise ValueError(f"malformed {where} in the file header: unknown tag {tag!r}")
 
 
-def to_jsonable(value: Any, *, max_array: int = 1024) -> Any:
+def to_jsonable(value: Any, *, max_array: int = 1024, max_depth: int = MAX_DEPTH) -> Any:
     """Turn foreign metadata (from a file or a HyperSpy signal) into plain JSON-able values.
 
     NumPy scalars become Python numbers, small arrays become lists, bytes are decoded, dict keys
-    become strings; large arrays and values of other types are replaced by a short description.
+    become strings; large arrays, values of other types and containers nested deeper than
+    ``max_depth`` are replaced by a short description.
 
     Parameters
     ----------
@@ -164,11 +166,19 @@ def to_jsonable(value: Any, *, max_array: int = 1024) -> Any:
         Tree to convert.
     max_array : int
         Arrays with more elements are summarised, not copied.
+    max_depth : int
+        Containers below this many levels are summarised (so that the result can be saved and
+        read back, and no walk over it recurses deeply).
 
     Returns
     -------
     object
     """
+    container = isinstance(value, (dict, list, tuple, np.ndarray)) or hasattr(value,
+                                                                             "as_dictionary")
+    if container and max_depth < 0:
+        return f"<{type(value).__name__} nested too deeply, left out>"
+    deeper = {"max_array": max_array, "max_depth": max_depth - 1}
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (np.bool_,)):
@@ -182,12 +192,12 @@ def to_jsonable(value: Any, *, max_array: int = 1024) -> Any:
         return bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, np.ndarray):
         if value.size <= max_array and storable_dtype(value.dtype) and value.dtype.kind != "c":
-            return to_jsonable(value.tolist(), max_array=max_array)
+            return to_jsonable(value.tolist(), max_array=max_array, max_depth=max_depth)
         return f"<array shape={value.shape} dtype={value.dtype}>"
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v, max_array=max_array) for k, v in value.items()}
+        return {str(k): to_jsonable(v, **deeper) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_jsonable(v, max_array=max_array) for v in value]
+        return [to_jsonable(v, **deeper) for v in value]
     if hasattr(value, "as_dictionary"):  # HyperSpy DictionaryTreeBrowser
-        return to_jsonable(value.as_dictionary(), max_array=max_array)
+        return to_jsonable(value.as_dictionary(), max_array=max_array, max_depth=max_depth)
     return str(value)

@@ -6,6 +6,7 @@ import numbers
 import os
 from pathlib import Path
 
+from .._limits import resolve_max_bytes
 from ..spectrum_image import SpectrumImage
 from . import native
 from .rosetta import ROSETTA_FORMATS, read_rosetta
@@ -37,7 +38,8 @@ def _check_readable(path: Path, formats) -> None:
         raise FileNotFoundError(f"no such file: {str(path)!r}")
 
 
-def load(path, *, signal: int | None = None, haadf=None) -> SpectrumImage:
+def load(path, *, signal: int | None = None, haadf=None,
+         max_bytes: int | None = None) -> SpectrumImage:
     """Read a spectrum image from a file; the format follows from the extension.
 
     Parameters
@@ -54,6 +56,10 @@ def load(path, *, signal: int | None = None, haadf=None) -> SpectrumImage:
         file (the HAADF image saved separately) or an array attaches that image instead,
         block-averaged when it is sampled an integer number of times per spectrum-image pixel
         (see :meth:`SpectrumImage.attach_haadf`, which also says what orientation is assumed).
+    max_bytes : int, optional
+        Memory budget for one array of the file, in bytes. Every array's declared shape and
+        dtype are checked against it before anything is allocated. Default: the environment
+        variable ``EELSWIDGETS_MAX_BYTES``, else half of the physical memory.
 
     Returns
     -------
@@ -68,8 +74,10 @@ def load(path, *, signal: int | None = None, haadf=None) -> SpectrumImage:
         ``path`` is a directory.
     ValueError
         Unknown extension; a file that is truncated, corrupt, of a newer format version, holds
-        pickled objects, or holds no spectrum image; a HAADF image whose shape is not an
-        integer multiple of the spectrum image's (the message names both shapes).
+        pickled objects, links or external storage, or holds no spectrum image; an array
+        larger than ``max_bytes`` (the message says how to raise the budget); a HAADF
+        image whose shape is not an integer multiple of the spectrum image's (the
+        message names both shapes).
     ImportError
         A rosettasciio format without the ``io`` extra installed.
 
@@ -82,17 +90,20 @@ def load(path, *, signal: int | None = None, haadf=None) -> SpectrumImage:
     path = _as_path(path)
     ext = path.suffix.lower()
     _check_readable(path, READ_FORMATS)
+    budget = resolve_max_bytes(max_bytes)
     if haadf is not None and not isinstance(haadf, (bool, numbers.Integral)):
         if isinstance(haadf, (str, os.PathLike)):
             _check_readable(_as_path(haadf), READ_FORMATS)   # before reading the cube
-        si = load(path, signal=signal, haadf=None if ext in NATIVE_FORMATS else False)
+        si = load(path, signal=signal, haadf=None if ext in NATIVE_FORMATS else False,
+                  max_bytes=budget)
         return si.attach_haadf(haadf)
     if ext in NATIVE_FORMATS:
         if signal is not None or haadf is not None:
             raise TypeError(f"signal= and haadf= apply to microscope files, not to {ext} files "
                             "(which hold one spectrum image)")
-        return native.read_npz(path) if ext == ".npz" else native.read_h5(path)
-    return read_rosetta(path, signal=signal, haadf=haadf)
+        reader = native.read_npz if ext == ".npz" else native.read_h5
+        return reader(path, max_bytes=budget)
+    return read_rosetta(path, signal=signal, haadf=haadf, max_bytes=budget)
 
 
 def save(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = False) -> None:

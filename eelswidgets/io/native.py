@@ -11,23 +11,29 @@ Both hold the same content and round-trip a :class:`~eelswidgets.SpectrumImage` 
 In ``.npz`` the header is the unicode array ``__header__`` and the tree arrays are ``tree_<n>``;
 in ``.h5`` the header is the root attribute ``header`` (with ``format``/``format_version``
 attributes beside it) and the tree arrays live in the group ``/tree``. Files are written
-atomically and ``.npz`` files are read with ``allow_pickle=False``: a file that holds a pickled
-object is refused and nothing in it is executed.
+atomically. Reading trusts nothing in the file: a pickled (object) array is refused and nothing
+in it is executed; every array's claimed shape and dtype are checked against the memory budget
+(:mod:`eelswidgets._limits`) before it is allocated, and each array is read straight into its
+final form (loading takes about one cube of memory); the header JSON is parsed with bounded
+nesting (:mod:`eelswidgets._safe_json`); HDF5 links, external storage and virtual datasets are
+refused (:mod:`eelswidgets.io._h5_members`).
 """
 
 from __future__ import annotations
 
 import json
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import _safe_json as safe_json
+from .._limits import check_json_bytes, resolve_max_bytes
 from ..spectrum_image import SpectrumImage
 from ._atomic import atomic_path, atomic_write
-from ._codec import decode, encode
+from ._codec import decode, encode, storable_dtype
+from ._h5_members import H5Members
+from ._npz_members import NpzMembers, corrupt
 from ._optional import require
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "read_h5", "read_npz", "write_h5", "write_npz"]
@@ -36,7 +42,10 @@ FORMAT_NAME = "eelswidgets.SpectrumImage"
 FORMAT_VERSION = 1
 
 _FIELDS = ("data", "energy", "valid", "haadf")
+_FIELD_KINDS = {"data": ("biuf", "numbers"), "energy": ("biuf", "numbers"),
+                "haadf": ("biuf", "numbers"), "valid": ("b", "booleans")}
 _TREE = "tree_"
+_MAX_DEPTH = 64  # JSON nesting allowed in the header (safe_json's default)
 
 
 # ---------------------------------------------------------------------------- header
@@ -58,15 +67,22 @@ def _header_and_arrays(si: SpectrumImage) -> tuple[str, dict[str, np.ndarray]]:
     if si.haadf is not None:
         arrays["haadf"] = si.haadf
     arrays.update(tree)
-    return json.dumps(header), arrays
+    text = json.dumps(header)
+    depth = safe_json.nesting_depth(text)
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"metadata/truth nest too deeply to be saved: the file header would be "
+                         f"{depth} levels deep, and files allow {_MAX_DEPTH} (tuples and dicts "
+                         "with non-string keys take two levels each); flatten them")
+    return text, arrays
 
 
-def _parse_header(text: Any, path: Path) -> dict:
+def _parse_header(text: Any, path: Path, budget: int) -> dict:
+    text = check_json_bytes("header", str(text), budget, path.name)
     try:
-        header = json.loads(str(text))
+        header = safe_json.loads(text, max_depth=_MAX_DEPTH)
     except ValueError as exc:
-        raise ValueError(f"{path.name}: the eelswidgets header is not valid JSON; the file is "
-                         "corrupt") from exc
+        raise ValueError(f"{path.name}: the eelswidgets header is not valid JSON or too large "
+                         f"or deep ({exc}); the file is corrupt") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ValueError(f"{path.name} is not an eelswidgets SpectrumImage file (format "
                          f"{header.get('format') if isinstance(header, dict) else None!r})")
@@ -89,23 +105,30 @@ def _build(header: dict, get_array, path: Path) -> SpectrumImage:
     def tree_array(key: str) -> np.ndarray:
         if not key.startswith(_TREE):
             raise ValueError(f"{path.name}: malformed array reference {key!r}")
-        return get_array(key)
+        arr = get_array(key)
+        if not storable_dtype(arr.dtype):
+            raise ValueError(f"{path.name}: the array {key!r} has dtype {arr.dtype}, which "
+                             "eelswidgets never stores; the file is corrupt")
+        return arr
+
+    def field(key: str) -> np.ndarray:
+        arr = get_array(key)
+        kinds, what = _FIELD_KINDS[key]
+        if arr.dtype.kind not in kinds:
+            raise ValueError(f"{path.name}: the array {key!r} has dtype {arr.dtype}, but it must "
+                             f"hold {what}; the file is corrupt")
+        return arr
 
     metadata = decode(header.get("metadata", {}), tree_array, "metadata")
     truth = decode(header.get("truth", {}), tree_array, "truth")
     for label, d in (("metadata", metadata), ("truth", truth)):
         if not isinstance(d, dict):
             raise ValueError(f"{path.name}: {label} is not a dict; the file is corrupt")
-    return SpectrumImage(get_array("data"), get_array("energy"),
-                         get_array("haadf") if header["has_haadf"] else None,
+    return SpectrumImage(field("data"), field("energy"),
+                         field("haadf") if header["has_haadf"] else None,
                          pixel_size=header["pixel_size"], pixel_unit=header["pixel_unit"],
-                         metadata=metadata, truth=truth, valid=get_array("valid"),
+                         metadata=metadata, truth=truth, valid=field("valid"),
                          name=header["name"])
-
-
-def _corrupt(path: Path, exc: BaseException, what: str) -> ValueError:
-    return ValueError(f"cannot read {path.name}: it is not a valid {what} file or it is truncated "
-                      f"or corrupt ({type(exc).__name__}: {exc})")
 
 
 # ---------------------------------------------------------------------------- .npz
@@ -130,56 +153,36 @@ def write_npz(si: SpectrumImage, path, *, overwrite: bool = True,
         saver(fh, __header__=np.array(header), **arrays)
 
 
-def read_npz(path) -> SpectrumImage:
+def read_npz(path, *, max_bytes: int | None = None) -> SpectrumImage:
     """Read a ``.npz`` archive written by :func:`write_npz` (never unpickles anything).
+
+    Every array's claimed shape and dtype are checked against the memory budget before it is
+    allocated, and each is read straight into its final array (see
+    :mod:`eelswidgets.io._npz_members`).
 
     Parameters
     ----------
     path : str or os.PathLike
         Source file.
+    max_bytes : int, optional
+        Memory budget for one array (see :mod:`eelswidgets._limits`).
 
     Returns
     -------
     SpectrumImage
     """
     path = Path(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise ValueError(f"refusing to read {path.name}: it is not a NumPy .npz archive but "
-                             "holds pickled Python data (or garbage), which eelswidgets never "
-                             "loads because unpickling can execute code") from exc
-        raise _corrupt(path, exc, ".npz") from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise _corrupt(path, exc, ".npz") from exc
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path.name} holds a single .npy array, not an eelswidgets .npz "
-                         "archive; build a SpectrumImage from it with ew.SpectrumImage(...)")
-    with archive:
-        def get_array(key: str) -> np.ndarray:
-            if key not in archive.files:
-                raise ValueError(f"{path.name}: the array {key!r} is missing; the file is corrupt")
-            try:
-                return archive[key]
-            except ValueError as exc:
-                if "allow_pickle" in str(exc):
-                    raise ValueError(f"refusing to read {path.name}: its array {key!r} holds "
-                                     "pickled Python objects, which eelswidgets never loads "
-                                     "because unpickling can execute code") from exc
-                raise _corrupt(path, exc, ".npz") from exc
-            except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
-                raise _corrupt(path, exc, ".npz") from exc
-
-        if "__header__" not in archive.files:
+    budget = resolve_max_bytes(max_bytes)
+    with NpzMembers(path, budget) as archive:
+        if "__header__" not in archive:
             raise ValueError(f"{path.name} is a NumPy archive but not an eelswidgets file (no "
                              f"header; it holds {sorted(archive.files)[:8]}); build a "
                              "SpectrumImage from its arrays with ew.SpectrumImage(data, energy)")
-        head = get_array("__header__")
+        head = archive.read("__header__")
         if head.dtype.kind != "U" or head.ndim != 0:
             raise ValueError(f"{path.name}: the eelswidgets header is malformed")
-        header = _parse_header(head[()], path)
-        return _build(header, get_array, path)
+        header = _parse_header(head[()], path, budget)
+        return _build(header, archive.read, path)
 
 
 # ---------------------------------------------------------------------------- .h5
@@ -194,23 +197,6 @@ def _h5_put(group, key: str, arr: np.ndarray, compress: bool = False) -> None:
     ds = group.create_dataset(key, data=stored, **options)
     ds.attrs["dtype"] = arr.dtype.str
     ds.attrs["shape"] = np.asarray(arr.shape, dtype=np.int64)
-
-
-def _h5_get(group, key: str, path: Path) -> np.ndarray:
-    if key not in group:
-        raise ValueError(f"{path.name}: the dataset {key!r} is missing; the file is corrupt")
-    ds = group[key]
-    try:
-        dtype = np.dtype(str(ds.attrs["dtype"]))
-        shape = tuple(int(n) for n in ds.attrs["shape"])
-        raw = np.asarray(ds[()])
-    except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise _corrupt(path, exc, "eelswidgets .h5") from exc
-    if dtype.kind == "U":
-        out = np.frombuffer(raw.astype("<u4").tobytes(), dtype=dtype).reshape(shape)
-    else:
-        out = raw.astype(dtype, copy=False).reshape(shape)
-    return out.copy()
 
 
 def write_h5(si: SpectrumImage, path, *, overwrite: bool = True,
@@ -239,13 +225,18 @@ def write_h5(si: SpectrumImage, path, *, overwrite: bool = True,
             _h5_put(tree if key.startswith(_TREE) else f, key, arr, compress)
 
 
-def read_h5(path) -> SpectrumImage:
+def read_h5(path, *, max_bytes: int | None = None) -> SpectrumImage:
     """Read an HDF5 file written by :func:`write_h5`.
+
+    Links, external storage and virtual datasets are refused and every dataset is checked
+    before it is allocated (see :mod:`eelswidgets.io._h5_members`).
 
     Parameters
     ----------
     path : str or os.PathLike
         Source file.
+    max_bytes : int, optional
+        Memory budget for one array (see :mod:`eelswidgets._limits`).
 
     Returns
     -------
@@ -253,25 +244,34 @@ def read_h5(path) -> SpectrumImage:
     """
     h5py = require("h5py", "reading .h5 files")
     path = Path(path)
+    budget = resolve_max_bytes(max_bytes)
     try:
-        f = h5py.File(path, "r")
+        f = h5py.File(path, "r", driver=None)
     except OSError as exc:
-        raise _corrupt(path, exc, "HDF5") from exc
+        raise corrupt(path, exc, "HDF5") from exc
     with f:
         fmt = f.attrs.get("format")
         if fmt is None or "header" not in f.attrs:
             raise ValueError(f"{path.name} is an HDF5 file but not an eelswidgets file (no "
                              "'format' attribute); if it is a HyperSpy file, rename it to .hspy "
                              "and load it again")
-        header = _parse_header(f.attrs["header"], path)
+        header = _parse_header(f.attrs["header"], path, budget)
         if f.attrs.get("format_version") != header["version"]:
             raise ValueError(f"{path.name}: the format version attribute "
                              f"({f.attrs.get('format_version')!r}) does not match the header "
                              f"({header['version']}); the file is corrupt")
+        root = H5Members(h5py, f, path, budget)
+        tree = None
 
         def get_array(key: str) -> np.ndarray:
-            if key.startswith(_TREE) and "tree" not in f:
-                raise ValueError(f"{path.name}: the group 'tree' is missing; the file is corrupt")
-            return _h5_get(f["tree"] if key.startswith(_TREE) else f, key, path)
+            nonlocal tree
+            if not key.startswith(_TREE):
+                return root.read(key)
+            if tree is None:
+                if "tree" not in f or not isinstance(f["tree"], h5py.Group):
+                    raise ValueError(f"{path.name}: the group 'tree' is missing; the file is "
+                                     "corrupt")
+                tree = H5Members(h5py, f["tree"], path, budget)
+            return tree.read(key)
 
         return _build(header, get_array, path)

@@ -14,11 +14,16 @@ A file may hold several signals. The rule, applied to the signals in file order:
   the HAADF image stored with it. ``haadf=j`` picks signal ``j``; ``haadf=False`` attaches none.
 
 Energies in keV (or meV) are converted to eV, and lengths to nm where the unit is known.
+
+Before the data is read, the file is opened lazily and every signal's declared shape and dtype
+(and the float32 cube it would become) are checked against the memory budget
+(:mod:`eelswidgets._limits`). Foreign metadata is made JSON-able with bounded nesting, and the
+metadata JSON stored by :func:`~eelswidgets.io.to_hyperspy` is parsed with
+:func:`eelswidgets._safe_json.loads`.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from pathlib import Path
@@ -26,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import _safe_json as safe_json
 from .._checks import check_int
+from .._limits import check_array_bytes, check_json_bytes, resolve_max_bytes
 from ..spectrum_image import SpectrumImage
 from ._axes import NotASpectrumImage, SIParts, image_from_axes, si_parts_from_axes, summarise
 from ._axes import normalise_axes as _normalise
@@ -47,14 +54,22 @@ ROSETTA_FORMATS = {
     ".emsa": ("rsciio.msa", "EMSA/MSA"),
 }
 
+_TEXT_READERS = {"rsciio.msa"}
+_HDF5_READERS = {"rsciio.hspy", "rsciio.emd"}
 STORE_KEY = "eelswidgets"  # original_metadata group written by to_hyperspy()
 
 
-def _read_signals(path: Path) -> list[dict]:
+def _unreadable(path: Path, exc: BaseException) -> ValueError:
     ext = path.suffix.lower()
-    module, label = ROSETTA_FORMATS[ext]
-    reader = require(module, f"reading {ext} files")
-    kwargs: dict[str, Any] = {"lazy": False}
+    label = ROSETTA_FORMATS[ext][1]
+    return ValueError(f"cannot read {path.name}: it is not a valid {label} {ext} file, or it is "
+                      f"truncated or corrupt ({type(exc).__name__}: {exc})")
+
+
+def _read_signals(path: Path, *, lazy: bool = False) -> list[dict]:
+    ext = path.suffix.lower()
+    reader = require(ROSETTA_FORMATS[ext][0], f"reading {ext} files")
+    kwargs: dict[str, Any] = {"lazy": lazy}
     if ext == ".emd":
         kwargs["stack_group"] = False  # never merge groups whose names share a prefix
     try:
@@ -62,18 +77,58 @@ def _read_signals(path: Path) -> list[dict]:
     except (ImportError, MemoryError):
         raise
     except Exception as exc:  # readers raise many types on a bad file
-        raise ValueError(f"cannot read {path.name}: it is not a valid {label} {ext} file, or it "
-                         f"is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
+        raise _unreadable(path, exc) from exc
     if not signals:
         raise ValueError(f"{path.name} holds no signal")
     return list(signals)
 
 
+def _declared_arrays(path: Path):
+    """``(name, shape, dtype)`` of the arrays in ``path``, read without reading their data.
+
+    HDF5 files (``.hspy``, ``.emd``) are walked with h5py (hard links only; the file is closed
+    afterwards: a lazy rosettasciio read would keep it open). Digital Micrograph files are
+    opened lazily through rosettasciio. Text formats (EMSA/MSA) have no lazy reader and hold
+    no more values than characters, so they list nothing.
+    """
+    module = ROSETTA_FORMATS[path.suffix.lower()][0]
+    if module in _TEXT_READERS:
+        return []
+    require(module, f"reading {path.suffix} files")  # the reader used next: name it first
+    if module in _HDF5_READERS:
+        h5py = require("h5py", f"reading {path.suffix} files")
+        found: list[tuple[str, tuple, Any]] = []
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                found.append((name, obj.shape, obj.dtype))
+
+        try:
+            with h5py.File(path, "r") as f:
+                f.visititems(visit)
+        except OSError as exc:
+            raise _unreadable(path, exc) from exc
+        return found
+    return [(f"signal #{i}", sig["data"].shape, sig["data"].dtype)
+            for i, sig in enumerate(_read_signals(path, lazy=True))
+            if hasattr(sig.get("data"), "shape")]
+
+
+def _check_declared_sizes(path: Path, budget: int) -> None:
+    """Refuse a file with an array whose declared size (or float32 size) exceeds ``budget``."""
+    for name, shape, dtype in _declared_arrays(path):
+        check_array_bytes(name, shape, dtype, budget, path.name)
+        check_array_bytes(f"{name} as float32", shape, np.float32, budget, path.name)
+
+
 def _apply_mapping(metadata: dict, original: Any, mapping: Any) -> dict:
-    """Copy original-metadata values into metadata as HyperSpy does (beam energy, angles...)."""
+    """Copy original-metadata values into metadata as HyperSpy does (beam energy, angles...).
+
+    ``metadata`` is first made JSON-able (a new tree with bounded nesting).
+    """
+    out = to_jsonable(metadata) if isinstance(metadata, dict) else {}
     if not isinstance(mapping, dict) or not isinstance(original, dict):
-        return metadata
-    out = copy.deepcopy(metadata) if isinstance(metadata, dict) else {}
+        return out
     for src, target in mapping.items():
         try:
             dst, function = target
@@ -108,6 +163,18 @@ def _stored(original: Any) -> dict:
         original = original.as_dictionary()
     group = original.get(STORE_KEY) if isinstance(original, dict) else None
     return group if isinstance(group, dict) else {}
+
+
+def _stored_metadata(text: str, name: str) -> Any:
+    """Parse the metadata JSON stored by ``to_hyperspy`` (None if it is not JSON)."""
+    where = f"original_metadata.{STORE_KEY}.metadata_json"
+    check_json_bytes(where, text, resolve_max_bytes(), name or "the signal")
+    try:
+        return safe_json.loads(text)
+    except json.JSONDecodeError:
+        return None  # not written by eelswidgets: the signal's own metadata is used
+    except ValueError as exc:
+        raise ValueError(f"{name or 'the signal'}: {where} is refused: {exc}") from exc
 
 
 def si_from_parts(data: Any, axes: list[dict], *, metadata: dict, original: Any,
@@ -145,10 +212,7 @@ def si_from_parts(data: Any, axes: list[dict], *, metadata: dict, original: Any,
     meta = to_jsonable(metadata) if metadata else {}
     stored = _stored(original)
     if isinstance(stored.get("metadata_json"), str):
-        try:
-            own = json.loads(stored["metadata_json"])
-        except ValueError:
-            own = None
+        own = _stored_metadata(stored["metadata_json"], name)
         if isinstance(own, dict):
             meta = own
     general = metadata.get("General", {}) if isinstance(metadata, dict) else {}
@@ -179,8 +243,8 @@ def _describe(i: int, sig: dict, reason: str | None) -> str:
     return f"#{i} shape {tuple(shape)} ({axes}){tail}"
 
 
-def read_rosetta(path, *, signal: int | None = None, haadf: int | bool | None = None
-                 ) -> SpectrumImage:
+def read_rosetta(path, *, signal: int | None = None, haadf: int | bool | None = None,
+                 max_bytes: int | None = None) -> SpectrumImage:
     """Read a spectrum image (and its HAADF image) from a file rosettasciio understands.
 
     Parameters
@@ -193,6 +257,8 @@ def read_rosetta(path, *, signal: int | None = None, haadf: int | bool | None = 
     haadf : int or bool, optional
         Index of the signal to attach as HAADF image, ``False`` for none, None (default) for
         the first 2D image of matching shape.
+    max_bytes : int, optional
+        Memory budget for one array (see :mod:`eelswidgets._limits`).
 
     Returns
     -------
@@ -200,6 +266,7 @@ def read_rosetta(path, *, signal: int | None = None, haadf: int | bool | None = 
         ``metadata["source"]`` records the file, reader, signal indices and original axes.
     """
     path = Path(path)
+    _check_declared_sizes(path, resolve_max_bytes(max_bytes))
     signals = _read_signals(path)
     n = len(signals)
     parts: dict[int, Any] = {}
