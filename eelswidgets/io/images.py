@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._limits import resolve_max_bytes
 from ._axes import image_from_axes
 from .files import NATIVE_FORMATS, READ_FORMATS, _as_path, _check_readable, load
-from .._limits import resolve_max_bytes
 from .rosetta import _check_declared_sizes, _describe, _read_signals
 
 __all__ = ["read_image"]
