@@ -670,3 +670,11 @@ def test_a_subclass_fit_is_atomic_without_the_decorator():
     with pytest.warns(RuntimeWarning, match="Plain.fit was stopped"):
         model.fit(np.ones((4, 2), np.float32), callbacks=[_StopAtBegin()])
     assert not model.is_fitted and not hasattr(model, "state_")
+
+
+
+def test_deeply_nested_header_is_a_value_error_not_a_recursion_error(tmp_path):
+    path = tmp_path / "deep.eelsmodel"
+    path.write_bytes(_zip({HEADER: b"[" * 100_000 + b"]" * 100_000, WEIGHTS: b""}))
+    with pytest.raises(ValueError, match="nest"):
+        ew.SpectralVAE.load(path)

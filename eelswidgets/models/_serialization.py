@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import _safe_json as safe_json
+
 FORMAT = "eelswidgets.model"
 FORMAT_VERSION = 1
 HEADER = "eelsmodel.json"
@@ -219,9 +221,8 @@ def _parse_json(raw: bytes, what: str, name: str):
     except UnicodeDecodeError as err:
         raise ValueError(f"{name!r}: {what} is not UTF-8 text ({err})") from None
     try:
-        # nesting bound: _safe_json (json.loads until the bounded parser is wired in)
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as err:
+        return safe_json.loads(text)   # nesting measured without recursion
+    except ValueError as err:
         raise ValueError(f"{name!r}: {what} is not valid JSON ({err})") from None
 
 
