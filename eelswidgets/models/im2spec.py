@@ -102,8 +102,9 @@ class _PairModel(BaseModel):
             raise ValueError(f"{type(self).__name__} needs the HAADF image of the spectrum "
                              f"image (si.haadf is None); pass haadf= when building it, e.g. "
                              f"si.replace(haadf=image)")
+        rule = self._parameter_constraints["window"]
         check_window_fits(int(self.window), si.ny, si.nx, type(self).__name__,
-                          multiple=self._window_multiple, minimum=4)
+                          multiple=rule.multiple_of, minimum=rule.low)
         return si
 
     def _check_energy(self, si: SpectrumImage) -> None:
