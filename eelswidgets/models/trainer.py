@@ -55,6 +55,7 @@ __all__ = [
     "resolve_device",
     "seed_everything",
     "seeded_rng",
+    "split_samples",
 ]
 
 
