@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 import eelswidgets as ew
 from eelswidgets import analysis
@@ -20,12 +19,7 @@ W = 16
 EPOCHS = 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,7 @@ import eelswidgets as ew
 from eelswidgets.models import BaseModel, MultichannelRVAE, NotFittedError, SpectralVAE
 from eelswidgets.models import load as load_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

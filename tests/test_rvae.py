@@ -15,13 +15,7 @@ from eelswidgets.models._rvae_nets import (
     window_coords,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _aligned_resultant(est, true, symmetry=1):

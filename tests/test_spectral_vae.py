@@ -12,13 +12,7 @@ from sklearn.neighbors import KNeighborsClassifier
 import eelswidgets as ew
 from eelswidgets.models import NotFittedError, SpectralVAE
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,7 @@ from eelswidgets.models import trainer as tr
 from eelswidgets.models.base import BaseModel, NotFittedError
 from eelswidgets.models.trainer import StopTraining, Trainer, resolve_device, seed_everything
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _regression(n=256, seed=0):
@@ -241,6 +235,108 @@ def test_bad_arguments():
         Trainer(progress=False).fit(torch.nn.Linear(4, 1), "data", _mse)
 
 
+def test_bad_trainer_options_are_refused_by_the_shared_rules():
+    for kwargs, kind in [({"epochs": 1.5}, TypeError), ({"batch_size": 0}, ValueError),
+                         ({"lr": float("nan")}, ValueError), ({"seed": -1}, ValueError),
+                         ({"patience": 0}, ValueError), ({"val_fraction": "0.1"}, TypeError),
+                         ({"weight_decay": -1e-3}, ValueError), ({"min_delta": -1}, ValueError),
+                         ({"restore_best": "yes"}, TypeError), ({"device": "tpu"}, ValueError)]:
+        name = next(iter(kwargs))
+        with pytest.raises(kind, match=f"Trainer: {name}"):
+            Trainer(**kwargs)
+
+
+# ----------------------------------------------------------------------------- fit's steps
+def test_split_samples_is_seeded_disjoint_and_keeps_a_training_sample():
+    def split(n, vf, seed=0):
+        return tr.split_samples(n, vf, torch.Generator().manual_seed(seed))
+
+    train, val = split(10, 0.25)
+    assert len(val) == 2 and len(train) == 8           # round(2.5) == 2
+    assert sorted(torch.cat([train, val]).tolist()) == list(range(10))
+    assert all(torch.equal(a, b) for a, b in zip(split(10, 0.25), (train, val), strict=True))
+    assert not torch.equal(split(10, 0.25, seed=1)[1], val)
+    assert len(split(10, 0.01)[1]) == 1                # a positive fraction holds out one
+    assert len(split(10, 0.0)[1]) == 0
+    with pytest.raises(ValueError, match="leaves no training samples"):
+        split(1, 0.5)
+    with pytest.raises(ValueError, match="no training samples"):
+        split(0, 0.0)
+
+
+def test_record_keeps_the_best_epoch_counts_patience_and_notes_divergence():
+    net = torch.nn.Linear(1, 1)
+    rec = tr._Record(n_train=4, n_val=0, device=torch.device("cpu"), patience=2,
+                     min_delta=0.1)
+    assert rec.add(1, 1.0, None, 0.5, net) and rec.history["best_epoch"] == 1
+    best = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    assert rec.add(2, 0.95, None, 1.5, net)            # better, but by less than min_delta
+    assert rec.history["best_epoch"] == 1 and not rec.patience_exhausted
+    info = rec.epoch_info(epochs=5)
+    assert (info["epoch"], info["loss"], info["val_loss"], info["eta"]) == (2, 0.95, None, 3.0)
+    assert rec.add(3, 2.0, None, 1.0, net) and rec.patience_exhausted
+    assert all(torch.equal(rec.best_state[k], v) for k, v in best.items())
+    assert not rec.add(4, float("inf"), None, 1.0, net)
+    assert rec.diverged_epoch == 4 and rec.history["epochs_run"] == 3
+    err = rec.divergence(lr=0.5)
+    assert isinstance(err, tr.TrainingDiverged) and err.epoch == 4 and err.best_epoch == 1
+    assert "epoch (1) were restored" in str(err) and "lower lr (now 0.5)" in str(err)
+    rec.stop("interrupted")
+    assert rec.history["interrupted"] and rec.history["stop_reason"] == "interrupted"
+
+
+def test_epoch_passes_once_over_the_training_samples_then_validates():
+    seen = []
+
+    def loss_fn(module, batch):
+        seen.append(batch[0][:, 0].tolist())
+        return module(batch[0]).pow(2).mean()
+
+    trainer = Trainer(batch_size=3, progress=False, device="cpu")
+    net = torch.nn.Linear(1, 1)
+    opt = trainer._optimizer(net)
+    data = tr._dataset(torch.arange(8.0)[:, None], trainer.device)
+    split = (torch.tensor([0, 2, 4, 6, 7]), torch.tensor([1, 3]))
+    loss, val_loss = trainer._epoch(net, data, split, opt, loss_fn, torch.Generator())
+    train_seen = sorted(v for batch in seen[:2] for v in batch)
+    assert [len(b) for b in seen] == [3, 2, 2] and train_seen == [0.0, 2.0, 4.0, 6.0, 7.0]
+    assert sorted(seen[2]) == [1.0, 3.0] and net.training
+    with torch.no_grad():
+        expected = float(net(torch.tensor([[1.0], [3.0]])).pow(2).mean())
+    assert loss > 0 and val_loss == pytest.approx(expected)
+    trainer.request_stop()
+    with pytest.raises(StopTraining):
+        trainer._epoch(net, data, split, opt, loss_fn, torch.Generator())
+
+
+def test_finish_restores_the_best_weights_and_calls_on_train_end():
+    net = torch.nn.Linear(1, 1)
+    rec = tr._Record(n_train=4, n_val=0, device=torch.device("cpu"), patience=None,
+                     min_delta=0.0)
+    rec.add(1, 1.0, None, 0.1, net)
+    best = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ends = Recorder()
+    assert Trainer(progress=False)._finish(net, rec, [ends]) is rec.history is ends.end
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in best.items())
+    rec.add(2, float("nan"), None, 0.1, net)
+    with pytest.raises(tr.TrainingDiverged, match="epoch 2"):
+        Trainer(progress=False)._finish(net, rec, [])
+    assert rec.history["stop_reason"] == "diverged"
+
+
+def test_fit_leaves_the_callers_global_generators_alone():
+    x, y = _regression(64)
+    net = torch.nn.Linear(4, 1)
+    np_before, torch_before = np.random.get_state()[1].copy(), torch.get_rng_state()  # noqa: NPY002
+    Trainer(epochs=2, seed=5, val_fraction=0.25, progress=False).fit(net, (x, y), _mse)
+    assert np.array_equal(np.random.get_state()[1], np_before)  # noqa: NPY002
+    assert torch.equal(torch.get_rng_state(), torch_before)
+
+
 def test_progress_hook_used_in_notebook(monkeypatch):
     made = []
 
@@ -301,7 +397,10 @@ def test_base_model_params_repr_and_clone():
     c = sklearn.base.clone(m)
     assert c is not m and c.get_params() == m.get_params()
     trainer = m._make_trainer()
-    assert (trainer.epochs, trainer.lr, trainer.batch_size) == (2, 1e-2, 128)
+    assert (trainer.epochs, trainer.lr, trainer.batch_size) == (2, 1e-2, 128)  # 128: Trainer's
+    m.set_params(epochs=0)
+    with pytest.raises(ValueError, match="Trainer: epochs"):
+        m._make_trainer()
 
 
 def test_not_fitted_error_and_fit_sets_attributes():

@@ -39,7 +39,7 @@ import torch
 
 from .._version import __version__
 from . import _serialization as _ser
-from ._params import Array, Rule, check_params
+from ._params import TRAINING_RULES, Array, Rule, check_params
 from .trainer import Trainer, TrainingDiverged, resolve_device, seeded_rng
 
 __all__ = ["BaseModel", "NotFittedError", "check_grid", "fit_atomically", "load_model"]
@@ -151,7 +151,8 @@ class BaseModel:
 
     Subclasses define ``__init__`` with keyword-only hyper-parameters, each stored under its
     own name, including the training knobs ``epochs``, ``batch_size``, ``lr``, ``seed``,
-    ``device``, ``val_fraction`` and ``patience`` used by :meth:`_make_trainer`.
+    ``device``, ``val_fraction`` and ``patience`` (the rules ``TRAINING_RULES``) that
+    :meth:`_make_trainer` passes to the :class:`Trainer`.
     """
 
     _estimator_type: ClassVar[str] = "model"
@@ -241,16 +242,14 @@ class BaseModel:
 
     # ------------------------------------------------------------------ training
     def _make_trainer(self, callbacks=(), progress=None) -> Trainer:
-        """Build the :class:`Trainer` from this model's training hyper-parameters."""
-        return Trainer(epochs=getattr(self, "epochs", 30),
-                       batch_size=getattr(self, "batch_size", 128),
-                       lr=getattr(self, "lr", 1e-3),
-                       seed=getattr(self, "seed", 0),
-                       device=getattr(self, "device", "auto"),
-                       val_fraction=getattr(self, "val_fraction", 0.0),
-                       patience=getattr(self, "patience", None),
-                       weight_decay=getattr(self, "weight_decay", 0.0),
-                       progress=progress, callbacks=callbacks)
+        """Build the :class:`Trainer` from this model's checked training hyper-parameters.
+
+        The model's parameters named in ``TRAINING_RULES`` are passed on; any it lacks
+        take the trainer's defaults (the one place where they are written).
+        """
+        params = self._validate_params()
+        options = {k: params[k] for k in TRAINING_RULES if k in params}
+        return Trainer(**options, progress=progress, callbacks=callbacks)
 
     def _expected_weights(self) -> dict[str, tuple[str, tuple[int, ...]]]:
         """Name -> (dtype code, shape) of the module's state dict, built without memory.
@@ -282,7 +281,7 @@ class BaseModel:
         self._expected_weights()
         self._trainer = trainer
         try:
-            with seeded_rng(getattr(self, "seed", 0), trainer.device):
+            with seeded_rng(trainer.seed, trainer.device):
                 module = self._build_module().to(trainer.device)
                 history = trainer.fit(module, data, loss_fn)
         finally:

@@ -201,7 +201,8 @@ class MultichannelRVAE(BaseModel):
     def _check_fits(self, data) -> None:
         if np.ndim(data) in (2, 3):
             ny, nx = np.shape(data)[-2:]
-            check_window_fits(int(self.window), ny, nx, "MultichannelRVAE", minimum=3)
+            check_window_fits(int(self.window), ny, nx, "MultichannelRVAE",
+                              minimum=self._parameter_constraints["window"].low)
 
     def _windows(self, data, *, fitted: bool, device) -> Windows | ArrayWindows:
         self._check_fits(data)

@@ -44,6 +44,7 @@ import torch
 
 from .._checks import check_int
 from .._progress import progress_factories, register_progress_factory
+from ._params import TRAINING_RULES, Boolean, Real, check_params
 
 __all__ = [
     "LazyBatches",
@@ -54,6 +55,7 @@ __all__ = [
     "resolve_device",
     "seed_everything",
     "seeded_rng",
+    "split_samples",
 ]
 
 
@@ -313,6 +315,141 @@ class _LazyData:
         return tuple(t.to(self.device, non_blocking=True) for t in out)
 
 
+def _dataset(tensors, device: torch.device) -> _TensorData | _LazyData:
+    """The samples to train on: in-memory tensors (moved once) or a lazy dataset."""
+    if isinstance(tensors, torch.Tensor):
+        tensors = (tensors,)
+    if isinstance(tensors, (tuple, list)):
+        return _TensorData(tensors, device)
+    if hasattr(tensors, "get_batch") and hasattr(tensors, "__len__"):
+        return _LazyData(tensors, device)
+    raise TypeError("tensors must be a tuple of torch.Tensor or an object with "
+                    "__len__ and get_batch(idx)")
+
+
+def split_samples(n: int, val_fraction: float, gen: torch.Generator
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split ``n`` samples at random into training and validation indices.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples.
+    val_fraction : float
+        Fraction held out for validation, in [0, 1); a positive fraction holds out at least
+        one sample.
+    gen : torch.Generator
+        The seeded generator that draws the permutation.
+
+    Returns
+    -------
+    train_idx, val_idx : torch.Tensor
+        Disjoint int64 indices covering ``range(n)``.
+
+    Raises
+    ------
+    ValueError
+        No samples, or the split leaves no training sample.
+    """
+    if n < 1:
+        raise ValueError("there are no training samples")
+    n_val = max(1, round(val_fraction * n)) if val_fraction > 0 else 0
+    if n - n_val < 1:
+        raise ValueError(f"val_fraction={val_fraction} leaves no training samples "
+                         f"out of {n}; lower it")
+    order = torch.randperm(n, generator=gen)
+    return order[n_val:], order[:n_val]
+
+
+#: why training ended early -> the history flag that says so
+_STOP_FLAGS = {"early_stopping": "stopped_early", "stop_requested": "stop_requested",
+               "interrupted": "interrupted"}
+
+
+class _Record:
+    """The history of one fit, the best weights so far and the early-stopping count.
+
+    :meth:`add` records a finished epoch (or notes that its loss was not finite),
+    :attr:`patience_exhausted` says when to stop early, :meth:`stop` notes why training
+    ended before its last epoch.
+    """
+
+    def __init__(self, *, n_train: int, n_val: int, device: torch.device,
+                 patience: int | None, min_delta: float):
+        self.history: dict[str, Any] = {
+            "loss": [], "val_loss": [], "seconds": [], "epochs_run": 0,
+            "stopped_early": False, "interrupted": False, "stop_requested": False,
+            "stop_reason": "completed", "best_epoch": None, "best_loss": None,
+            "n_train": n_train, "n_val": n_val, "device": str(device)}
+        self.patience, self.min_delta = patience, min_delta
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.diverged_epoch: int | None = None
+        self._best = math.inf
+        self._since_best = 0
+
+    def add(self, epoch: int, loss: float, val_loss: float | None, seconds: float,
+            module: torch.nn.Module) -> bool:
+        """Record the 1-based ``epoch``; False (nothing recorded) if a loss is not finite."""
+        monitored = loss if val_loss is None else val_loss
+        if not (math.isfinite(monitored) and math.isfinite(loss)):
+            self.diverged_epoch = epoch
+            return False
+        hist = self.history
+        hist["loss"].append(loss)
+        if val_loss is not None:
+            hist["val_loss"].append(val_loss)
+        hist["seconds"].append(seconds)
+        hist["epochs_run"] = epoch
+        if monitored < self._best - self.min_delta:
+            self._best, self._since_best = monitored, 0
+            hist["best_epoch"], hist["best_loss"] = epoch, monitored
+            self.best_state = _snapshot(module)
+        else:
+            self._since_best += 1
+        return True
+
+    def epoch_info(self, epochs: int) -> dict[str, Any]:
+        """The ``on_epoch_end`` info of the last recorded epoch."""
+        hist = self.history
+        done = hist["epochs_run"]
+        mean_s = sum(hist["seconds"]) / len(hist["seconds"])
+        return {"epoch": done, "epochs": epochs, "loss": hist["loss"][-1],
+                "val_loss": hist["val_loss"][-1] if hist["n_val"] else None,
+                "seconds": hist["seconds"][-1], "eta": mean_s * (epochs - done),
+                "history": hist}
+
+    @property
+    def patience_exhausted(self) -> bool:
+        """True when the monitored loss has not improved for ``patience`` epochs."""
+        return self.patience is not None and self._since_best >= self.patience
+
+    def stop(self, reason: str) -> None:
+        """Note why training ended early: a key of ``_STOP_FLAGS``."""
+        self.history[_STOP_FLAGS[reason]] = True
+        self.history["stop_reason"] = reason
+
+    def kept(self) -> str:
+        """Which weights the model holds after an interrupt, in words."""
+        best = self.history["best_epoch"]
+        return (f"keeping the best weights (epoch {best})" if best is not None
+                else "no epoch finished, so the weights are untrained")
+
+    def divergence(self, lr: float) -> TrainingDiverged:
+        """The :class:`TrainingDiverged` error for the epoch whose loss was not finite."""
+        best = self.history["best_epoch"]
+        err = TrainingDiverged("", epoch=self.diverged_epoch, best_epoch=best, lr=lr)
+        kept = (f"The weights of the best epoch ({best}) were restored."
+                if self.best_state is not None else
+                "No epoch finished, so the weights are untrained.")
+        err.args = (f"{err.cause}. {kept}",)
+        return err
+
+
+#: the trainer's options: those every model shares, and a few of its own
+_TRAINER_RULES = {**TRAINING_RULES, "weight_decay": Real(0, None), "min_delta": Real(0, None),
+                  "restore_best": Boolean()}
+
+
 # ----------------------------------------------------------------------------- trainer
 class Trainer:
     """Mini-batch Adam training with validation split, early stopping and a clean stop.
@@ -343,11 +480,14 @@ class Trainer:
         Objects with optional ``on_train_begin``, ``on_epoch_end``, ``on_train_end``
         methods (see the module docstring).
     weight_decay : float
-        Adam weight decay (L2).
+        Adam weight decay (L2), >= 0.
     min_delta : float
-        Minimum decrease of the monitored loss counted as an improvement.
+        Minimum decrease of the monitored loss counted as an improvement, >= 0.
     restore_best : bool
         Restore the weights of the best epoch at the end (always done after an interrupt).
+
+    The numeric options are checked with the rules of :mod:`eelswidgets.models._params`
+    (``TRAINING_RULES``, the ones every model declares, plus the three above).
 
     Examples
     --------
@@ -365,28 +505,22 @@ class Trainer:
                  seed: int = 0, device: str | torch.device = "auto", val_fraction: float = 0.0,
                  patience: int | None = None, progress="auto", callbacks: Sequence = (),
                  weight_decay: float = 0.0, min_delta: float = 0.0, restore_best: bool = True):
-        self.epochs = check_int(epochs, "epochs", low=1)
-        self.batch_size = check_int(batch_size, "batch_size", low=1)
-        self.lr = _positive_float(lr, "lr")
-        self.seed = check_int(seed, "seed", low=0)
-        self.device = resolve_device(device)
-        vf = float(val_fraction)
-        if not 0.0 <= vf < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
-        self.val_fraction = vf
-        self.patience = None if patience is None else check_int(patience, "patience", low=1)
+        p = check_params("Trainer", _TRAINER_RULES, {
+            "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+            "device": device, "val_fraction": val_fraction, "patience": patience,
+            "weight_decay": weight_decay, "min_delta": min_delta,
+            "restore_best": restore_best})
+        self.epochs, self.batch_size, self.lr = p["epochs"], p["batch_size"], p["lr"]
+        self.seed, self.device = p["seed"], resolve_device(p["device"])
+        self.val_fraction, self.patience = p["val_fraction"], p["patience"]
+        self.weight_decay, self.min_delta = p["weight_decay"], p["min_delta"]
+        self.restore_best = p["restore_best"]
         self.progress = progress
         if callbacks is None:
             callbacks = ()
         if not isinstance(callbacks, (list, tuple)):
             callbacks = (callbacks,)
         self.callbacks = tuple(callbacks)
-        wd = float(weight_decay)
-        if not (math.isfinite(wd) and wd >= 0):
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        self.weight_decay = wd
-        self.min_delta = float(min_delta)
-        self.restore_best = bool(restore_best)
         self.epoch = 0  # 0-based index of the epoch in progress (loss functions may read it)
         self.module: torch.nn.Module | None = None
         self._stop = threading.Event()
@@ -441,7 +575,9 @@ class Trainer:
         -----
         Training draws its random numbers from generators seeded with ``seed`` (see
         :func:`seeded_rng`); the caller's global NumPy and torch generators are left as
-        they were.
+        they were. The steps are methods of their own: :func:`split_samples` (data split),
+        :meth:`_epoch` (one pass and the validation loss), ``_Record`` (history, best
+        weights, early stop) and :meth:`_finish` (restore, divergence, ``on_train_end``).
         """
         if not isinstance(module, torch.nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -449,140 +585,101 @@ class Trainer:
             raise TypeError("loss_fn must be callable: loss_fn(module, batch) -> tensor")
         self._stop.clear()
         with seeded_rng(self.seed, self.device) as gen:
-            return self._fit(module, tensors, loss_fn, gen)
+            data = _dataset(tensors, self.device)
+            split = split_samples(len(data), self.val_fraction, gen)
+            opt = self._optimizer(module)
+            record = _Record(n_train=len(split[0]), n_val=len(split[1]), device=self.device,
+                             patience=self.patience, min_delta=self.min_delta)
+            callbacks = self._callbacks()
+            self._loop(module, data, split, opt, loss_fn, gen, record, callbacks)
+            return self._finish(module, record, callbacks)
 
-    def _fit(self, module, tensors, loss_fn, gen: torch.Generator) -> dict:
-        device = self.device
-        if isinstance(tensors, torch.Tensor):
-            tensors = (tensors,)
-        if isinstance(tensors, (tuple, list)):
-            data = _TensorData(tensors, device)
-        elif hasattr(tensors, "get_batch") and hasattr(tensors, "__len__"):
-            data = _LazyData(tensors, device)
-        else:
-            raise TypeError("tensors must be a tuple of torch.Tensor or an object with "
-                            "__len__ and get_batch(idx)")
-        n = len(data)
-        if n < 1:
-            raise ValueError("there are no training samples")
-        n_val = round(self.val_fraction * n) if self.val_fraction > 0 else 0
-        if self.val_fraction > 0 and n_val < 1:
-            n_val = 1
-        if n - n_val < 1:
-            raise ValueError(f"val_fraction={self.val_fraction} leaves no training samples "
-                             f"out of {n}; lower it")
-        order = torch.randperm(n, generator=gen)
-        val_idx, train_idx = order[:n_val], order[n_val:]
-        n_train = n - n_val
-
-        module.to(device)
+    def _optimizer(self, module: torch.nn.Module) -> torch.optim.Adam:
+        """Move ``module`` to the device and build Adam over its trainable parameters."""
+        module.to(self.device)
         self.module = module
         params = [p for p in module.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the module has no trainable parameters")
-        opt = _adam(params, self.lr, self.weight_decay)
+        return _adam(params, self.lr, self.weight_decay)
 
-        hist: dict[str, Any] = {"loss": [], "val_loss": [], "seconds": [], "epochs_run": 0,
-                                "stopped_early": False, "interrupted": False,
-                                "stop_requested": False, "stop_reason": "completed",
-                                "best_epoch": None, "best_loss": None, "n_train": n_train,
-                                "n_val": n_val, "device": str(device)}
-        callbacks = list(self.callbacks)
+    def _callbacks(self) -> list:
+        """The progress display (first, if any) and the user's callbacks."""
         prog = _progress_callback(self.progress, self)
-        if prog is not None:
-            callbacks.insert(0, prog)
-        best_state: dict[str, torch.Tensor] | None = None
-        best = math.inf
-        since_best = 0
-        bs = self.batch_size
-        diverged = None
+        return ([] if prog is None else [prog]) + list(self.callbacks)
 
-        def call(name, info):
-            for cb in callbacks:
-                fn = getattr(cb, name, None)
-                if fn is not None:
-                    fn(self, info)
+    def _notify(self, callbacks: list, name: str, info) -> None:
+        for cb in callbacks:
+            fn = getattr(cb, name, None)
+            if fn is not None:
+                fn(self, info)
 
+    def _loop(self, module, data, split, opt, loss_fn, gen, record: _Record,
+              callbacks: list) -> None:
+        """Run the epochs; a stop request, ``StopTraining`` or an interrupt ends them."""
+        n_train, n_val = len(split[0]), len(split[1])
         try:
-            call("on_train_begin", {"epochs": self.epochs, "n_train": n_train, "n_val": n_val,
-                                    "batch_size": bs, "device": str(device)})
+            self._notify(callbacks, "on_train_begin", {
+                "epochs": self.epochs, "n_train": n_train, "n_val": n_val,
+                "batch_size": self.batch_size, "device": str(self.device)})
             for epoch in range(self.epochs):
                 self.epoch = epoch
                 t0 = time.perf_counter()
-                module.train()
-                perm = train_idx[torch.randperm(n_train, generator=gen)]
-                total = torch.zeros((), device=device)
-                seen = 0
-                for start in range(0, n_train, bs):
-                    if self._stop.is_set():
-                        raise StopTraining
-                    idx = perm[start:start + bs]
-                    batch = data.get_batch(idx)
-                    opt.zero_grad(set_to_none=True)
-                    loss = loss_fn(module, batch)
-                    loss.backward()
-                    opt.step()
-                    total += loss.detach() * len(idx)
-                    seen += len(idx)
-                ep_loss = float(total) / seen
-                val_loss = None
-                if n_val:
-                    val_loss = self._evaluate(module, data, val_idx, loss_fn)
-                    module.train()
-                secs = time.perf_counter() - t0
-                monitored = val_loss if val_loss is not None else ep_loss
-                if not math.isfinite(monitored) or not math.isfinite(ep_loss):
-                    diverged = epoch + 1
+                loss, val_loss = self._epoch(module, data, split, opt, loss_fn, gen)
+                if not record.add(epoch + 1, loss, val_loss, time.perf_counter() - t0,
+                                  module):
                     break
-                hist["loss"].append(ep_loss)
-                if val_loss is not None:
-                    hist["val_loss"].append(val_loss)
-                hist["seconds"].append(secs)
-                hist["epochs_run"] = epoch + 1
-                if monitored < best - self.min_delta:
-                    best = monitored
-                    since_best = 0
-                    hist["best_epoch"] = epoch + 1
-                    hist["best_loss"] = monitored
-                    best_state = _snapshot(module)
-                else:
-                    since_best += 1
-                mean_s = sum(hist["seconds"]) / len(hist["seconds"])
-                call("on_epoch_end", {"epoch": epoch + 1, "epochs": self.epochs,
-                                      "loss": ep_loss, "val_loss": val_loss, "seconds": secs,
-                                      "eta": mean_s * (self.epochs - epoch - 1),
-                                      "history": hist})
-                if self.patience is not None and since_best >= self.patience:
-                    hist["stopped_early"] = True
-                    hist["stop_reason"] = "early_stopping"
+                self._notify(callbacks, "on_epoch_end", record.epoch_info(self.epochs))
+                if record.patience_exhausted:
+                    record.stop("early_stopping")
                     break
         except StopTraining:
-            hist["stop_requested"] = True
-            hist["stop_reason"] = "stop_requested"
+            record.stop("stop_requested")
         except KeyboardInterrupt:
-            hist["interrupted"] = True
-            hist["stop_reason"] = "interrupted"
-            kept = (f"keeping the best weights (epoch {hist['best_epoch']})"
-                    if hist["best_epoch"] is not None else "no epoch finished, so the "
-                    "weights are untrained")
-            warnings.warn(f"training interrupted after {hist['epochs_run']} epoch(s); {kept}",
-                          RuntimeWarning, stacklevel=3)
+            record.stop("interrupted")
+            warnings.warn(f"training interrupted after {record.history['epochs_run']} "
+                          f"epoch(s); {record.kept()}", RuntimeWarning, stacklevel=3)
         finally:
             module.eval()
-        if best_state is not None and (self.restore_best or hist["stop_reason"] != "completed"
-                                       or diverged):
-            module.load_state_dict(best_state)
-        if diverged is not None:
+
+    def _epoch(self, module, data, split, opt, loss_fn, gen: torch.Generator
+               ) -> tuple[float, float | None]:
+        """One pass over the training samples in a seeded order, then the validation loss.
+
+        Returns the mean training loss and the validation loss (None without a split).
+        Raises :class:`StopTraining` before a mini-batch once a stop was requested.
+        """
+        train_idx, val_idx = split
+        module.train()
+        perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
+        total = torch.zeros((), device=self.device)
+        for start in range(0, len(perm), self.batch_size):
+            if self._stop.is_set():
+                raise StopTraining
+            idx = perm[start:start + self.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(module, data.get_batch(idx))
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+        if not len(val_idx):
+            return float(total) / len(perm), None
+        val_loss = self._evaluate(module, data, val_idx, loss_fn)
+        module.train()
+        return float(total) / len(perm), val_loss
+
+    def _finish(self, module: torch.nn.Module, record: _Record, callbacks: list) -> dict:
+        """Restore the best weights where due, raise on divergence, call ``on_train_end``."""
+        hist = record.history
+        diverged = record.diverged_epoch is not None
+        if record.best_state is not None and (
+                self.restore_best or hist["stop_reason"] != "completed" or diverged):
+            module.load_state_dict(record.best_state)
+        if diverged:
             hist["stop_reason"] = "diverged"
-            err = TrainingDiverged("", epoch=diverged, best_epoch=hist["best_epoch"],
-                                   lr=self.lr)
-            kept = (f"The weights of the best epoch ({hist['best_epoch']}) were restored."
-                    if best_state is not None else "No epoch finished, so the weights are "
-                    "untrained.")
-            err.args = (f"{err.cause}. {kept}",)
-            raise err
+            raise record.divergence(self.lr)
         with contextlib.suppress(StopTraining):
-            call("on_train_end", hist)
+            self._notify(callbacks, "on_train_end", hist)
         return hist
 
     @torch.inference_mode()
@@ -609,13 +706,3 @@ def _adam(params, lr: float, weight_decay: float) -> torch.optim.Adam:
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def _positive_float(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return v
