@@ -19,6 +19,7 @@ import {
   unionSorted,
 } from "../lib/geometry.js";
 import { Gesture, escapeAction, gestureKind } from "../lib/gesture.js";
+import { paintSelection as paintSelectionPixels } from "../lib/paint.js";
 import { CLEAR_ACTION, makeToolbar, showMode } from "../lib/toolbar.js";
 
 const MODES = ["pixel", "rect", "lasso"];
@@ -112,21 +113,7 @@ function render({ model, el }) {
     const a = Math.round(255 * Math.min(1, Math.max(0, model.get("overlay_alpha"))));
     const fill = ((a << 24) | (b << 16) | (g << 8) | r) >>> 0;
     const edge = ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
-    const n = nx * ny;
-    for (let i = 0; i < selection.length; i++) {
-      const p = selection[i];
-      if (p >= 0 && p < n) u32[p] = fill;
-    }
-    // outline: selected pixels with an unselected 4-neighbour are drawn opaque
-    for (let i = 0; i < selection.length; i++) {
-      const p = selection[i];
-      if (p < 0 || p >= n) continue;
-      const y = (p / nx) | 0, x = p - y * nx;
-      if (x === 0 || x === nx - 1 || y === 0 || y === ny - 1 ||
-          u32[p - 1] === 0 || u32[p + 1] === 0 || u32[p - nx] === 0 || u32[p + nx] === 0) {
-        u32[p] = edge;
-      }
-    }
+    paintSelectionPixels(selection, ny, nx, fill, edge, u32);
     sctx.putImageData(im, 0, 0);
   }
 

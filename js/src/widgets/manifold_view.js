@@ -13,6 +13,7 @@ import { coalesce, ensureStyle, h, listen, nowMs, setText, sizeCanvas } from "..
 import {
   finiteRange, formatNumber, gridToLatent, latentToGrid, minMaxDecimate, tileAt,
 } from "../lib/geometry.js";
+import { channelRanges, paintRGB } from "../lib/paint.js";
 
 const MARGIN = { left: 46, right: 8, top: 6, bottom: 34 };
 
@@ -77,21 +78,6 @@ function render({ model, el }) {
     }
   }
 
-  function channelRanges(data) {
-    const out = [];
-    for (let c = 0; c < 3; c++) {
-      let lo = Infinity, hi = -Infinity;
-      for (let i = c; i < data.length; i += 3) {
-        const v = data[i];
-        if (v - v !== 0) continue;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-      out.push(lo <= hi ? [lo, hi] : [0, 1]);
-    }
-    return out;
-  }
-
   function tileValues(i, j) {
     const k = (i * gx + j) * tileLen;
     return tiles.data.subarray(k, k + tileLen);
@@ -113,18 +99,7 @@ function render({ model, el }) {
       colorize(values, lo, hi, model.get("colormap"), out);
       return;
     }
-    const n = values.length / 3;
-    for (let p = 0; p < n; p++) {
-      let bad = false;
-      for (let c = 0; c < 3; c++) {
-        const v = values[3 * p + c];
-        if (v - v !== 0) { bad = true; break; }
-        const [lo, hi] = chRanges[c];
-        const t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
-        out[4 * p + c] = Math.round(255 * Math.min(1, Math.max(0, t)));
-      }
-      out[4 * p + 3] = bad ? 0 : 255;
-    }
+    paintRGB(values, chRanges, out);
   }
 
   function buildTileImage() {
