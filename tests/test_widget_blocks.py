@@ -18,13 +18,9 @@ from eelswidgets.widgets._codec import (
     array_to_json,
     coerce_array,
 )
-from eelswidgets.widgets.image_view import (
-    ImageView,
-    block_mean,
-    display_factor,
-    percentile_clim,
-    sorted_unique,
-)
+from eelswidgets.widgets._color_scale import percentile_clim
+from eelswidgets.widgets._pixels import sorted_unique
+from eelswidgets.widgets.image_view import ImageView, block_mean, display_factor
 from eelswidgets.widgets.latent_scatter import LatentScatter, points_in_region
 from eelswidgets.widgets.manifold_view import ManifoldView, as_tile, as_tiles
 
@@ -288,6 +284,62 @@ def test_percentile_clim_checks():
 
 
 # ----------------------------------------------------------------------------- LatentScatter
+def _colormapped(kind, scale=1.0, **kwargs):
+    """One view of each colour-mapped kind, showing values 0..99 times ``scale``."""
+    v = np.arange(100, dtype=np.float32) * scale
+    if kind == "image":
+        return ImageView(v.reshape(10, 10), **kwargs)
+    if kind == "scatter":
+        return LatentScatter(v, v, color=v, **kwargs)
+    return ManifoldView(v.reshape(2, 2, 5, 5), **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["image", "scatter", "manifold"])
+def test_colour_scale_rule_is_the_same_in_every_view(kind):
+    view = _colormapped(kind)
+    pct = (1, 99) if kind != "manifold" else (0.5, 99.5)
+    assert view.clim == pytest.approx(tuple(np.percentile(np.arange(100), pct)))
+    view.percentiles = (0, 100)                      # autoscale follows the percentiles
+    assert view.clim == (0.0, 99.0)
+    with pytest.raises(ValueError, match=r"low <= high.*'_r'"):
+        view.clim = (3, 1)                           # refused, never swapped
+    assert view.clim == (0.0, 99.0) and view.autoscale
+    with pytest.raises(ValueError, match="percentiles"):
+        view.percentiles = (60, 40)
+    with pytest.raises(ValueError, match="unknown colormap"):
+        view.colormap = "rainbow"
+    view.clim = (10, 20)                             # a user's limits switch autoscale off
+    assert not view.autoscale
+    fresh = _colormapped(kind, scale=3.0)            # new values keep the user's limits
+    if kind == "image":
+        view.set_image(fresh.image)
+    elif kind == "scatter":
+        view.set_points(fresh.x, fresh.y, color=fresh.color)
+    else:
+        view.tiles = fresh.tiles
+    assert view.clim == (10.0, 20.0)
+    view.autoscale = True                            # and switching it back on rescales
+    assert view.clim == (0.0, 297.0)
+    given = _colormapped(kind, clim=(2, 5))          # limits given to the constructor stick
+    assert given.clim == (2.0, 5.0) and not given.autoscale
+
+
+def test_manifold_colour_scale_measures_grey_tiles_only():
+    mv = ManifoldView(np.full((2, 2, 8), 5.0))       # spectra: the limits stay as they were
+    assert mv.clim == (0.0, 1.0) and mv.colormap == "gray"
+    mv.tiles = np.arange(16.0).reshape(2, 2, 2, 2)
+    assert mv.clim == pytest.approx(tuple(np.percentile(np.arange(16.0), [0.5, 99.5])))
+
+
+def test_image_view_helper_builds_the_view_with_its_image():
+    from eelswidgets.widgets._views import image_view
+
+    img = np.arange(12, dtype=np.int64).reshape(3, 4)
+    view = image_view(img, title="t", pixel_size=2, unit="nm")
+    assert view.image.dtype == np.float32 and np.array_equal(view.image, img)
+    assert view.shape == (3, 4) and view.pixel == [1, 2] and view.unit == "nm"
+
+
 def test_latent_scatter_sends_float32_buffers():
     rng = np.random.default_rng(3)
     z = rng.normal(size=(5000, 2))

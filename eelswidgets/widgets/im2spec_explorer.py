@@ -9,7 +9,7 @@ from ..analysis import error_map
 from ..patches import window_bounds
 from ._explorer_base import CubeAccess, Explorer
 from ._html import SafeHTML, bold, concat, join
-from ._views import data_label, header, image_view, set_image
+from ._views import data_label, header, image_view
 from .selection import Selection
 from .spectrum_view import SpectrumView
 
@@ -142,8 +142,8 @@ class Im2SpecExplorer(Explorer):
                            label=f"{_label(m)}" + (f": {self.errors[k][y, x]:.3g} %"
                                                    if valid else ""))
         win = self.input_window(y, x)
-        set_image(self.window_view, win if win is not None
-                  else np.full((self.window, self.window), np.nan, np.float32))
+        self.window_view.set_image(win if win is not None
+                                   else np.full((self.window, self.window), np.nan, np.float32))
 
     def _show_selection(self) -> None:
         idx = self.selection.indices

@@ -17,39 +17,13 @@ import numpy as np
 import traitlets
 
 from ._codec import ArrayTrait, coerce_array
+from ._color_scale import ColormappedView
 from ._front_end import FrontEndGate, InvalidType, InvalidValue
-from ._pixels import as_indices, sorted_unique
+from ._pixels import as_indices
 
-__all__ = ["COLORMAPS", "ImageView", "block_mean", "check_clim", "check_colormap",
-           "display_factor", "percentile_clim", "sorted_unique"]
+__all__ = ["ImageView", "block_mean", "display_factor"]
 
 _STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
-
-#: colormap names known to the front end (each may also carry an ``_r`` suffix)
-COLORMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "gray", "RdBu", "coolwarm",
-             "twilight", "turbo")
-
-
-def check_colormap(name) -> str:
-    """Return ``name`` if it is a known colormap (optionally with ``_r``), else raise."""
-    if not isinstance(name, str):
-        raise InvalidType(f"colormap must be a string, got {type(name).__name__}")
-    base = name[:-2] if name.endswith("_r") else name
-    if base not in COLORMAPS:
-        opts = ", ".join(COLORMAPS)
-        raise InvalidValue(f"unknown colormap {name!r}; choose one of {opts} "
-                           f"(add '_r' to reverse)")
-    return name
-
-
-def check_clim(value, name: str = "clim") -> tuple[float, float]:
-    """Return ``value`` as contrast limits ``(low, high)``: two finite floats, low <= high."""
-    lo, hi = (float(v) for v in value)
-    if not (np.isfinite(lo) and np.isfinite(hi)) or hi < lo:
-        raise InvalidValue(f"{name} must be two finite numbers (low, high) with low <= high, "
-                           f"got {tuple(value)!r}")
-    return (lo, hi)
-
 
 def display_factor(shape: tuple[int, ...], max_display: int) -> int:
     """Block size that brings the larger of the first two dimensions to <= ``max_display``."""
@@ -91,20 +65,6 @@ def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
-def percentile_clim(values: np.ndarray, percentiles=(1.0, 99.0)) -> tuple[float, float]:
-    """Contrast limits from percentiles of the finite values; (0, 1) when there are none."""
-    lo_p, hi_p = (float(p) for p in percentiles)
-    if not (0 <= lo_p <= hi_p <= 100):
-        raise InvalidValue(f"percentiles must satisfy 0 <= low <= high <= 100, got "
-                           f"{tuple(percentiles)!r}")
-    v = np.asarray(values)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return 0.0, 1.0
-    lo, hi = np.percentile(v, [lo_p, hi_p])
-    return float(lo), float(hi)
-
-
 def _rgb_to_rgba(rgb: np.ndarray) -> np.ndarray:
     """uint8 RGBA from uint8 RGB or float RGB in [0, 1] (NaN pixels transparent)."""
     if rgb.dtype == np.uint8:
@@ -117,7 +77,7 @@ def _rgb_to_rgba(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([u8, alpha], axis=2)
 
 
-class ImageView(FrontEndGate, anywidget.AnyWidget):
+class ImageView(FrontEndGate, ColormappedView, anywidget.AnyWidget):
     """A map on a canvas: colormap, contrast limits, crosshair, window box, selection.
 
     Parameters
@@ -139,15 +99,9 @@ class ImageView(FrontEndGate, anywidget.AnyWidget):
         Full-resolution RGB picture.
     shape : tuple of int
         ``(ny, nx)`` of the full-resolution image (read only; (0, 0) when empty).
-    colormap : str
-        One of :data:`COLORMAPS`, optionally with ``_r``.
-    clim : tuple of float
-        Contrast limits ``(lo, hi)``. Computed from ``percentiles`` of the finite values
-        while ``autoscale`` is True; assigning ``clim`` switches ``autoscale`` off.
-    percentiles : tuple of float
-        Percentiles for automatic contrast limits (default (1, 99)).
-    autoscale : bool
-        Recompute ``clim`` when the image or ``percentiles`` change.
+    colormap, clim, percentiles, autoscale
+        Colour scale (:class:`~._color_scale.ColormappedView`); the automatic limits are
+        percentiles of the finite values of ``image``.
     pixel : list of int
         Current pixel ``[y, x]`` (full resolution); set by clicks/drags and from Python.
     window : int
@@ -191,8 +145,6 @@ class ImageView(FrontEndGate, anywidget.AnyWidget):
     # kernel-side data (full resolution, not synced)
     image = ArrayTrait("float32", ndim=2, sync=False)
     rgb = ArrayTrait(None, ndim=3, sync=False)
-    percentiles = traitlets.Tuple(traitlets.Float(), traitlets.Float(), default_value=(1.0, 99.0))
-    autoscale = traitlets.Bool(True)
     max_display = traitlets.Int(512)
 
     # synced state
@@ -202,9 +154,6 @@ class ImageView(FrontEndGate, anywidget.AnyWidget):
     _rgba = ArrayTrait("uint8", ndim=3)
     _factor = traitlets.Int(1).tag(sync=True)
     _dom_id = traitlets.Unicode("").tag(sync=True)
-    colormap = traitlets.Unicode("viridis").tag(sync=True)
-    clim = traitlets.Tuple(traitlets.Float(), traitlets.Float(), default_value=(0.0, 1.0)
-                           ).tag(sync=True)
     # no echo: a tied view's pixel and selection are set from its Selection (Selection.tie)
     pixel = traitlets.List(traitlets.Int(), default_value=[0, 0], minlen=2, maxlen=2
                            ).tag(sync=True, echo_update=False)
@@ -226,16 +175,12 @@ class ImageView(FrontEndGate, anywidget.AnyWidget):
     show_toolbar = traitlets.Bool(True).tag(sync=True)
 
     def __init__(self, image=None, *, rgb=None, **kwargs):
-        clim = kwargs.pop("clim", None)
         pixel = kwargs.pop("pixel", None)
         selection = kwargs.pop("selection", None)
-        self._internal_clim = False
         super().__init__(**kwargs)
         with self.hold_sync():
             if image is not None or rgb is not None:
                 self.set_image(image, rgb=rgb)
-            if clim is not None:
-                self.clim = clim
             if pixel is not None:
                 self.pixel = pixel
             elif self.shape[0]:
@@ -313,42 +258,12 @@ class ImageView(FrontEndGate, anywidget.AnyWidget):
             y, x = self.pixel
             if base is not None and not (0 <= y < shape[0] and 0 <= x < shape[1]):
                 self.pixel = [shape[0] // 2, shape[1] // 2]
-            if self.autoscale and img is not None:
-                self._set_clim(percentile_clim(img, self.percentiles))
+            self._rescale()
 
-    def _set_clim(self, clim) -> None:
-        self._internal_clim = True
-        try:
-            self.clim = clim
-        finally:
-            self._internal_clim = False
-
-    @traitlets.observe("percentiles", "autoscale")
-    def _on_percentiles(self, change):
-        if self.autoscale and self.image is not None:
-            self._set_clim(percentile_clim(self.image, self.percentiles))
+    def _autoscale_values(self) -> np.ndarray | None:
+        return self.image
 
     # ------------------------------------------------------------------ validation
-    @traitlets.validate("colormap")
-    def _valid_colormap(self, proposal):
-        return check_colormap(proposal["value"])
-
-    @traitlets.validate("clim")
-    def _valid_clim(self, proposal):
-        return check_clim(proposal["value"])
-
-    @traitlets.observe("clim")
-    def _on_clim(self, change):
-        if not self._internal_clim:
-            self.autoscale = False
-
-    @traitlets.validate("percentiles")
-    def _valid_percentiles(self, proposal):
-        lo, hi = (float(v) for v in proposal["value"])
-        if not (0 <= lo <= hi <= 100):
-            raise InvalidValue(f"percentiles must satisfy 0 <= low <= high <= 100, got "
-                               f"({lo}, {hi})")
-        return (lo, hi)
 
     @traitlets.validate("pixel")
     def _valid_pixel(self, proposal):

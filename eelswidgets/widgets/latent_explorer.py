@@ -13,7 +13,7 @@ import numpy as np
 
 from ..patches import window_bounds
 from ._explorer_base import CubeAccess, Explorer
-from ._views import data_label, header, image_view, set_image
+from ._views import data_label, header, image_view
 from .latent_scatter import LatentScatter
 from .manifold_view import ManifoldView
 from .selection import Selection
@@ -340,7 +340,7 @@ class LatentExplorer(Explorer):
             if self._stack.shape[0] > 1:
                 v.set_image(None, rgb=_unit_rgb(arr))
             else:
-                set_image(v, arr[0])
+                v.set_image(arr[0])
 
     def _show_selection(self) -> None:
         idx = self.selection.indices

@@ -18,9 +18,9 @@ import numpy as np
 import traitlets
 
 from ._codec import ArrayTrait, coerce_array
+from ._color_scale import ColormappedView
 from ._front_end import FrontEndGate, InvalidType, InvalidValue
 from ._pixels import as_indices, sorted_unique
-from .image_view import check_clim, check_colormap, percentile_clim
 
 __all__ = ["MAX_LASSO_VERTICES", "LatentScatter", "check_region", "points_in_region"]
 
@@ -140,7 +140,7 @@ def points_in_region(x, y, region) -> np.ndarray:
         return cand[inside]
 
 
-class LatentScatter(FrontEndGate, anywidget.AnyWidget):
+class LatentScatter(FrontEndGate, ColormappedView, anywidget.AnyWidget):
     """Scatter plot of latent codes (or any 2-D embedding) linked to image pixels.
 
     Parameters
@@ -163,10 +163,9 @@ class LatentScatter(FrontEndGate, anywidget.AnyWidget):
         float32 point data (``color`` may be None).
     point_pixel : numpy.ndarray
         int32 pixel index of every point.
-    colormap : str
-        Colormap of ``color``.
-    clim : tuple of float
-        Colour limits; from ``percentiles`` of the finite colours while ``autoscale``.
+    colormap, clim, percentiles, autoscale
+        Colour scale of ``color`` (:class:`~._color_scale.ColormappedView`); the automatic
+        limits are percentiles of the finite values of ``color``.
     current : int
         Flat index of the current pixel (its points are ringed); -1 for none. Clicking a
         point sets it.
@@ -176,9 +175,10 @@ class LatentScatter(FrontEndGate, anywidget.AnyWidget):
     selection_region : dict or None
         The last brush/lasso in data coordinates, set by the browser together with
         ``selection`` (see :func:`points_in_region`).
-    mode : {"brush", "lasso", "pan"}
-        What a drag does (the wheel always zooms, a double click resets the view; ctrl/cmd
-        adds to the selection, Escape clears it).
+    mode : {"rect", "lasso", "pan"}
+        What a drag does: select a rectangle or a lasso, or move the view (the names
+        :class:`ImageView` uses for the same gestures). The wheel always zooms, a double
+        click resets the view; ctrl/cmd adds to the selection, Escape clears it.
     xlabel, ylabel, title : str
         Axis labels and title.
     point_size : float
@@ -210,16 +210,11 @@ class LatentScatter(FrontEndGate, anywidget.AnyWidget):
     y = ArrayTrait("float32", ndim=1)
     color = ArrayTrait("float32", ndim=1)
     point_pixel = ArrayTrait("int32", ndim=1)
-    colormap = traitlets.Unicode("viridis").tag(sync=True)
-    clim = traitlets.Tuple(traitlets.Float(), traitlets.Float(), default_value=(0.0, 1.0)
-                           ).tag(sync=True)
-    percentiles = traitlets.Tuple(traitlets.Float(), traitlets.Float(), default_value=(1.0, 99.0))
-    autoscale = traitlets.Bool(True)
     current = traitlets.Int(-1).tag(sync=True)
     # any integer array or boolean mask; the validator makes sorted unique int32 indices
     selection = ArrayTrait(None, default_value=np.zeros(0, np.int32), allow_none=False)
     selection_region = traitlets.Dict(default_value=None, allow_none=True).tag(sync=True)
-    mode = traitlets.Enum(("brush", "lasso", "pan"), default_value="brush").tag(sync=True)
+    mode = traitlets.Enum(("rect", "lasso", "pan"), default_value="rect").tag(sync=True)
     xlabel = traitlets.Unicode("z1").tag(sync=True)
     ylabel = traitlets.Unicode("z2").tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
@@ -232,18 +227,14 @@ class LatentScatter(FrontEndGate, anywidget.AnyWidget):
 
     def __init__(self, x=None, y=None, *, color=None, point_pixel=None, image_shape=None,
                  **kwargs):
-        clim = kwargs.pop("clim", None)
         selection = kwargs.pop("selection", None)
         current = kwargs.pop("current", None)
-        self._internal_clim = False
         super().__init__(**kwargs)
         with self.hold_sync():
             if image_shape is not None:
                 self.image_shape = image_shape
             if x is not None or y is not None:
                 self.set_points(x, y, color=color, point_pixel=point_pixel)
-            if clim is not None:
-                self.clim = clim
             if selection is not None:
                 self.selection = selection
             if current is not None:
@@ -312,8 +303,6 @@ class LatentScatter(FrontEndGate, anywidget.AnyWidget):
         self._check_pixels(pp, "point_pixel")
         with self.hold_sync():
             self.x, self.y, self.color, self.point_pixel = xa, ya, ca, pp
-            if self.autoscale and ca is not None:
-                self._set_clim(percentile_clim(ca, self.percentiles))
 
     def _check_pixels(self, pix: np.ndarray, name: str) -> None:
         if pix.size == 0:
@@ -326,32 +315,14 @@ class LatentScatter(FrontEndGate, anywidget.AnyWidget):
             raise InvalidValue(f"{name} must lie in [0, {ny * nx}) for an image of {ny}x{nx} "
                              f"pixels, got values up to {hi}")
 
-    def _set_clim(self, clim) -> None:
-        self._internal_clim = True
-        try:
-            self.clim = clim
-        finally:
-            self._internal_clim = False
+    def _autoscale_values(self) -> np.ndarray | None:
+        return self.color
 
-    @traitlets.observe("color", "percentiles", "autoscale")
+    @traitlets.observe("color")
     def _on_color(self, change):
-        if self.autoscale and self.color is not None:
-            self._set_clim(percentile_clim(self.color, self.percentiles))
+        self._rescale()
 
     # ------------------------------------------------------------------ validation
-    @traitlets.validate("colormap")
-    def _valid_colormap(self, proposal):
-        return check_colormap(proposal["value"])
-
-    @traitlets.validate("clim")
-    def _valid_clim(self, proposal):
-        return check_clim(proposal["value"])
-
-    @traitlets.observe("clim")
-    def _on_clim(self, change):
-        if not self._internal_clim:
-            self.autoscale = False
-
     def _pixel_shape(self) -> tuple[int, int]:
         """``image_shape``, or ``(1, largest point_pixel + 1)`` without one."""
         ny, nx = self.image_shape

@@ -16,8 +16,8 @@ import numpy as np
 import traitlets
 
 from ._codec import ArrayTrait, coerce_array
+from ._color_scale import ColormappedView
 from ._front_end import FrontEndGate, InvalidType, InvalidValue
-from .image_view import check_clim, check_colormap, percentile_clim
 
 __all__ = ["ManifoldView", "as_tile", "as_tiles"]
 
@@ -120,7 +120,7 @@ def as_tile(tile, kind: str, like: tuple[int, ...] | None = None) -> np.ndarray:
     return arr
 
 
-class ManifoldView(FrontEndGate, anywidget.AnyWidget):
+class ManifoldView(FrontEndGate, ColormappedView, anywidget.AnyWidget):
     """Grid of decoded latent tiles; hover to enlarge, click to decode a latent point live.
 
     Parameters
@@ -153,10 +153,9 @@ class ManifoldView(FrontEndGate, anywidget.AnyWidget):
         The tile decoded at ``clicked``, drawn large.
     energy : numpy.ndarray or None
         x axis of spectra tiles (for the labels of the large view).
-    colormap : str
-        Colormap of grey tiles.
-    clim : tuple of float
-        Colour limits of grey tiles (default: 0.5/99.5 percentiles of all tiles).
+    colormap, clim, percentiles, autoscale
+        Colour scale of grey tiles (:class:`~._color_scale.ColormappedView`; default "gray"
+        with limits at the 0.5/99.5 percentiles of all tiles).
     xlabel, ylabel, title : str
         Labels.
     display_size, preview_size : int
@@ -187,9 +186,6 @@ class ManifoldView(FrontEndGate, anywidget.AnyWidget):
                              maxlen=2).tag(sync=True)
     decoded = ArrayTrait("float32", ndim=(1, 2, 3))
     energy = ArrayTrait("float32", ndim=1)
-    colormap = traitlets.Unicode("gray").tag(sync=True)
-    clim = traitlets.Tuple(traitlets.Float(), traitlets.Float(), default_value=(0.0, 1.0)
-                           ).tag(sync=True)
     xlabel = traitlets.Unicode("z1").tag(sync=True)
     ylabel = traitlets.Unicode("z2").tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
@@ -201,16 +197,24 @@ class ManifoldView(FrontEndGate, anywidget.AnyWidget):
 
     def __init__(self, tiles=None, *, extent=(0.0, 1.0, 0.0, 1.0),
                  decoder: Callable | None = None, **kwargs):
-        clim = kwargs.pop("clim", None)
         super().__init__(extent=list(extent), **kwargs)
         self._decoder = None
         self.decoder = decoder
         with self.hold_sync():
             if tiles is not None:
                 self.tiles = tiles
-            if clim is not None:
-                self.clim = clim
             self._dom_id = self.model_id or ""
+
+    @traitlets.default("colormap")
+    def _default_colormap(self):
+        return "gray"
+
+    @traitlets.default("percentiles")
+    def _default_percentiles(self):
+        return (0.5, 99.5)
+
+    def _autoscale_values(self) -> np.ndarray | None:
+        return self.tiles if self.kind == "grey" else None
 
     # ------------------------------------------------------------------ decoder
     @property
@@ -286,8 +290,7 @@ class ManifoldView(FrontEndGate, anywidget.AnyWidget):
                 self.decoded = None
                 return
             self.set_trait("kind", self._pending_kind)
-            if self.kind == "grey":
-                self.clim = percentile_clim(arr, (0.5, 99.5))
+            self._rescale()
             d = self.decoded
             if d is not None and tuple(d.shape) != tuple(arr.shape[2:]):
                 self.decoded = None
@@ -307,14 +310,6 @@ class ManifoldView(FrontEndGate, anywidget.AnyWidget):
             raise InvalidValue(f"extent must be four finite numbers (z1min, z1max, z2min, z2max), "
                                f"got {proposal['value']!r}")
         return v
-
-    @traitlets.validate("colormap")
-    def _valid_colormap(self, proposal):
-        return check_colormap(proposal["value"])
-
-    @traitlets.validate("clim")
-    def _valid_clim(self, proposal):
-        return check_clim(proposal["value"])
 
     @traitlets.validate("display_size", "preview_size")
     def _valid_size(self, proposal):

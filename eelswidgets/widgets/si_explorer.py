@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ._explorer_base import CubeAccess, Explorer
-from ._views import header, image_view, set_image
+from ._views import header, image_view
 from .selection import Selection
 from .spectrum_view import SpectrumView
 
@@ -108,7 +108,7 @@ class SpectrumImageExplorer(Explorer):
         else:
             img = self.cube.energy_image(*rng)
             title = f"{rng[0]:.3g}–{rng[1]:.3g} eV"
-        set_image(self.energy_view, img)
+        self.energy_view.set_image(img)
         self.energy_view.title = title
 
     def _brushed(self, change) -> None:

@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { h, setText } from "../src/lib/dom.js";
 import { cssGradient, parseColor } from "../src/lib/colormaps.js";
+import { TextNode, installFakeDocument, markupWrites } from "./fake_dom.js";
 
 const PAYLOADS = [
   "<img src=x onerror=alert(1)>",
@@ -14,31 +15,7 @@ const PAYLOADS = [
   "&lt;b&gt;not bold&lt;/b&gt;",
 ];
 
-// A tiny DOM: text nodes and elements; any write that would parse markup is recorded.
-const markupWrites = [];
-class TextNode {
-  constructor(data) { this.nodeType = 3; this.data = String(data); }
-  get textContent() { return this.data; }
-}
-class Element {
-  constructor(tag) {
-    this.tagName = tag.toUpperCase();
-    this.childNodes = [];
-    this.style = {};
-    this.dataset = {};
-    this.listeners = {};
-  }
-  append(...nodes) {
-    for (const n of nodes) this.childNodes.push(typeof n === "string" ? new TextNode(n) : n);
-  }
-  addEventListener(type, fn) { this.listeners[type] = fn; }
-  get textContent() { return this.childNodes.map((n) => n.textContent).join(""); }
-  set textContent(v) { this.childNodes = [new TextNode(v)]; }
-  set innerHTML(v) { markupWrites.push(v); }
-  set outerHTML(v) { markupWrites.push(v); }
-  insertAdjacentHTML(_where, v) { markupWrites.push(v); }
-}
-globalThis.document = { createElement: (tag) => new Element(tag) };
+installFakeDocument();
 
 test("h() appends string children as text nodes and sets text properties as text", () => {
   for (const p of PAYLOADS) {

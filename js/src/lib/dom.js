@@ -131,3 +131,26 @@ export function eventFraction(event, element) {
   const r = element.getBoundingClientRect();
   return [(event.clientX - r.left) / r.width, (event.clientY - r.top) / r.height];
 }
+
+/**
+ * Add the listeners of `handlers` ({type: handler} or {type: [handler, options]}) to
+ * `target`; returns a function that removes them all.
+ */
+export function listen(target, handlers) {
+  const entries = Object.entries(handlers).map(([type, v]) => [type, ...(Array.isArray(v) ? v : [v])]);
+  for (const [type, fn, opts] of entries) target.addEventListener(type, fn, opts);
+  return () => {
+    for (const [type, fn, opts] of entries) target.removeEventListener(type, fn, opts);
+  };
+}
+
+/** Focus `el` (for Escape) and send it every pointer event of `event`'s pointer. */
+export function capturePointer(el, event) {
+  el.focus({ preventScroll: true });
+  el.setPointerCapture(event.pointerId);
+}
+
+/** Stop capturing `event`'s pointer on `el` (nothing when it is not captured). */
+export function releasePointer(el, event) {
+  if (el.hasPointerCapture(event.pointerId)) el.releasePointerCapture(event.pointerId);
+}

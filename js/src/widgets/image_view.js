@@ -7,17 +7,22 @@
 // crosshair, the window box, the scale bar and the rubber band on the visible canvas.
 // Every pixel coordinate sent back (`pixel`, `selection`) is full resolution.
 
-import { colorize, cssGradient, parseColor } from "../lib/colormaps.js";
+import { colorize, parseColor } from "../lib/colormaps.js";
 import { decodeArray, encodeArray } from "../lib/codec.js";
+import { makeColorbar } from "../lib/colorbar.js";
 import {
-  displaySize, formatNumber, fractionToContinuous, fractionToPixel, polygonIndices, rectIndices,
-  scaleBar, unionSorted,
-} from "../lib/geometry.js";
-import {
-  coalesce, ensureStyle, eventFraction, h, nowMs, setText, sizeCanvas, throttle,
+  capturePointer, coalesce, ensureStyle, eventFraction, h, listen, nowMs, releasePointer, setText,
+  sizeCanvas, throttle,
 } from "../lib/dom.js";
+import {
+  displaySize, formatNumber, fractionToContinuous, polygonIndices, rectIndices, scaleBar,
+  unionSorted,
+} from "../lib/geometry.js";
+import { Gesture, escapeAction, gestureKind } from "../lib/gesture.js";
+import { paintSelection as paintSelectionPixels } from "../lib/paint.js";
+import { CLEAR_ACTION, makeToolbar, showMode } from "../lib/toolbar.js";
 
-const DRAG_MIN_PX = 3; // a press that moves less than this is a click
+const MODES = ["pixel", "rect", "lasso"];
 
 function render({ model, el }) {
   ensureStyle();
@@ -25,13 +30,10 @@ function render({ model, el }) {
   const toolbar = h("div", { className: "ew-toolbar" });
   const canvas = h("canvas", { className: "ew-canvas", tabIndex: 0 });
   const stage = h("div", { className: "ew-stage" }, canvas);
-  const colorbar = h("div", { className: "ew-colorbar" });
-  const cbLo = h("span", { className: "ew-clim-lo" });
-  const cbHi = h("span", { className: "ew-clim-hi" });
+  const colorbar = makeColorbar();
   const readout = h("span", { className: "ew-readout" });
-  const footer = h("div", { className: "ew-footer" }, cbLo, colorbar, cbHi);
   const root = h("div", { className: "ew-widget ew-image-view", dataset: { rendered: "0" } },
-    title, toolbar, stage, footer, readout);
+    title, toolbar, stage, colorbar.footer, readout);
   el.appendChild(root);
   const ctx = canvas.getContext("2d");
 
@@ -43,7 +45,7 @@ function render({ model, el }) {
   let rgba = null; // {data, shape} display RGBA (uint8) or null
   let selection = new Int32Array(0);
   let cssW = 0, cssH = 0, dpr = 1;
-  let drag = null; // current pointer interaction
+  let drag = null; // current Gesture (points in continuous pixel coordinates [x, y])
   let hoverPix = null;
 
   // ---------------------------------------------------------------- geometry helpers
@@ -111,21 +113,7 @@ function render({ model, el }) {
     const a = Math.round(255 * Math.min(1, Math.max(0, model.get("overlay_alpha"))));
     const fill = ((a << 24) | (b << 16) | (g << 8) | r) >>> 0;
     const edge = ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
-    const n = nx * ny;
-    for (let i = 0; i < selection.length; i++) {
-      const p = selection[i];
-      if (p >= 0 && p < n) u32[p] = fill;
-    }
-    // outline: selected pixels with an unselected 4-neighbour are drawn opaque
-    for (let i = 0; i < selection.length; i++) {
-      const p = selection[i];
-      if (p < 0 || p >= n) continue;
-      const y = (p / nx) | 0, x = p - y * nx;
-      if (x === 0 || x === nx - 1 || y === 0 || y === ny - 1 ||
-          u32[p - 1] === 0 || u32[p + 1] === 0 || u32[p - nx] === 0 || u32[p + nx] === 0) {
-        u32[p] = edge;
-      }
-    }
+    paintSelectionPixels(selection, ny, nx, fill, edge, u32);
     sctx.putImageData(im, 0, 0);
   }
 
@@ -219,20 +207,19 @@ function render({ model, el }) {
   }
 
   function drawRubberBand(sx, sy) {
-    if (!drag || !drag.moved) return;
+    const shape = drag && drag.outline();
+    if (!shape) return;
     const p = new Path2D();
-    if (drag.kind === "rect") {
-      const [ya, xa] = drag.startPix, [yb, xb] = drag.curPix;
+    if (shape.kind === "rect") {
+      const [ya, xa] = pixelAt(shape.start), [yb, xb] = pixelAt(shape.end);
       const y0 = Math.min(ya, yb), x0 = Math.min(xa, xb);
       p.rect(x0 * sx, y0 * sy, (Math.abs(xb - xa) + 1) * sx, (Math.abs(yb - ya) + 1) * sy);
-    } else if (drag.kind === "lasso") {
-      drag.ys.forEach((y, i) => {
-        if (i === 0) p.moveTo(drag.xs[i] * sx, y * sy);
-        else p.lineTo(drag.xs[i] * sx, y * sy);
+    } else {
+      shape.ys.forEach((y, i) => {
+        if (i === 0) p.moveTo(shape.xs[i] * sx, y * sy);
+        else p.lineTo(shape.xs[i] * sx, y * sy);
       });
       p.closePath();
-    } else {
-      return;
     }
     ctx.save();
     ctx.setLineDash([4 * dpr, 3 * dpr]);
@@ -262,17 +249,9 @@ function render({ model, el }) {
     setText(title, model.get("title") || "");
     title.style.display = model.get("title") ? "" : "none";
     toolbar.style.display = model.get("show_toolbar") ? "" : "none";
-    for (const b of toolbar.querySelectorAll("button[data-mode]")) {
-      b.classList.toggle("ew-active", b.dataset.mode === model.get("mode"));
-    }
-    const showBar = model.get("show_colorbar") && img && !rgba;
-    for (const e of [colorbar, cbLo, cbHi]) e.style.display = showBar ? "" : "none";
-    if (showBar) {
-      const [lo, hi] = model.get("clim");
-      colorbar.style.background = cssGradient(model.get("colormap"));
-      setText(cbLo, formatNumber(lo));
-      setText(cbHi, formatNumber(hi));
-    }
+    showMode(toolbar, model.get("mode"));
+    colorbar.show(!!(model.get("show_colorbar") && img && !rgba), model.get("colormap"),
+      model.get("clim"));
     canvas.style.cursor = model.get("mode") === "pixel" ? "crosshair" : "cell";
   }
 
@@ -303,21 +282,6 @@ function render({ model, el }) {
       `(${formatNumber(y * ps, 4)}, ${formatNumber(x * ps, 4)}) ${unit}${sel}`);
   }
 
-  function makeToolbar() {
-    const modes = [["pixel", "✛ pixel"], ["rect", "▭ rect"], ["lasso", "◌ lasso"]];
-    for (const [mode, label] of modes) {
-      toolbar.append(h("button", {
-        type: "button", textContent: label, title: `${mode} mode`, className: "ew-tool",
-        dataset: { mode },
-        onclick: () => { model.set("mode", mode); model.save_changes(); },
-      }));
-    }
-    toolbar.append(h("button", {
-      type: "button", textContent: "✕ clear", title: "clear the selection (Esc)",
-      className: "ew-tool ew-clear", onclick: () => setSelection(new Int32Array(0)),
-    }));
-  }
-
   // ---------------------------------------------------------------- sending
   // A view tied to a Selection (`_tied`) leaves sending to it: the selection's front-end relay
   // sends one message for all its views and the kernel sets this view's traits from it.
@@ -339,39 +303,28 @@ function render({ model, el }) {
   }
 
   // ---------------------------------------------------------------- pointer
-  function pixelOf(event) {
+  // continuous full-resolution coordinates [x, y] under the pointer
+  function pointOf(event) {
     const [fx, fy] = eventFraction(event, canvas);
     const [ey, ex] = extent();
+    const [yc, xc] = fractionToContinuous(fx, fy, ey, ex);
+    return [xc, yc];
+  }
+
+  // the pixel [y, x] that holds a continuous point, clamped inside the image
+  function pixelAt([xc, yc]) {
     const [ny, nx] = fullShape();
-    const [y, x] = fractionToPixel(fx, fy, ey, ex);
-    return [Math.min(y, ny - 1), Math.min(x, nx - 1)];
+    return [Math.min(Math.max(0, Math.floor(yc)), ny - 1), Math.min(Math.max(0, Math.floor(xc)), nx - 1)];
   }
 
   function onDown(event) {
     const [ny] = fullShape();
     if (!ny || event.button !== 0) return;
-    canvas.focus({ preventScroll: true });
-    canvas.setPointerCapture(event.pointerId);
-    const mode = model.get("mode");
-    let kind = mode;
-    if (event.shiftKey) kind = "rect";
-    else if (event.altKey) kind = "lasso";
-    const pix = pixelOf(event);
-    drag = {
-      kind, moved: false, x0: event.clientX, y0: event.clientY, startPix: pix, curPix: pix,
-      add: event.ctrlKey || event.metaKey, xs: [], ys: [],
-    };
-    if (kind === "pixel") setPixel(...pix);
-    else if (kind === "lasso") addLassoPoint(event);
+    capturePointer(canvas, event);
+    const kind = gestureKind(model.get("mode"), event, true);
+    drag = new Gesture(kind, event.clientX, event.clientY, pointOf(event), event.ctrlKey || event.metaKey);
+    if (kind === "pixel") setPixel(...pixelAt(drag.start));
     event.preventDefault();
-  }
-
-  function addLassoPoint(event) {
-    const [fx, fy] = eventFraction(event, canvas);
-    const [ey, ex] = extent();
-    const [yc, xc] = fractionToContinuous(fx, fy, ey, ex);
-    drag.xs.push(xc);
-    drag.ys.push(yc);
   }
 
   const scheduleComposite = coalesce(composite);
@@ -379,40 +332,37 @@ function render({ model, el }) {
   function onMove(event) {
     const [ny] = fullShape();
     if (!ny) return;
+    const at = pointOf(event);
+    hoverPix = pixelAt(at);
     if (!drag) {
-      hoverPix = pixelOf(event);
       updateReadout();
       return;
     }
-    const dist = Math.hypot(event.clientX - drag.x0, event.clientY - drag.y0);
-    if (dist >= DRAG_MIN_PX) drag.moved = true;
-    const pix = pixelOf(event);
-    drag.curPix = pix;
-    hoverPix = pix;
-    if (drag.kind === "pixel") setPixel(...pix);
-    else if (drag.kind === "lasso") addLassoPoint(event);
+    drag.move(event.clientX, event.clientY, at);
+    if (drag.kind === "pixel") setPixel(...hoverPix);
     scheduleComposite();
   }
 
   function onUp(event) {
     if (!drag) return;
-    const d = drag;
+    const result = drag.result();
     drag = null;
-    if (canvas.hasPointerCapture(event.pointerId)) canvas.releasePointerCapture(event.pointerId);
+    releasePointer(canvas, event);
     const [ny, nx] = fullShape();
-    if (d.kind === "pixel" || !d.moved) {
-      setPixel(...d.curPix);
+    if (result.kind === "click" || result.kind === "pixel") {
+      setPixel(...pixelAt(result.at));
       sendPixel.flush();
       composite();
       return;
     }
     let idx;
-    if (d.kind === "rect") {
-      idx = rectIndices(d.startPix[0], d.startPix[1], d.curPix[0], d.curPix[1], ny, nx);
+    if (result.kind === "rect") {
+      const [ya, xa] = pixelAt(result.start), [yb, xb] = pixelAt(result.end);
+      idx = rectIndices(ya, xa, yb, xb, ny, nx);
     } else {
-      idx = polygonIndices(d.xs, d.ys, ny, nx);
+      idx = polygonIndices(result.xs, result.ys, ny, nx);
     }
-    setSelection(d.add ? unionSorted(selection, idx) : idx);
+    setSelection(result.add ? unionSorted(selection, idx) : idx);
   }
 
   function onLeave() {
@@ -421,18 +371,16 @@ function render({ model, el }) {
   }
 
   function onKey(event) {
-    if (event.key === "Escape") {
-      if (drag) { drag = null; composite(); return; }
-      if (selection.length) setSelection(new Int32Array(0));
-    }
+    if (event.key !== "Escape") return;
+    const action = escapeAction(drag, selection.length);
+    if (action === "cancel") { drag = null; composite(); }
+    if (action === "clear") setSelection(new Int32Array(0));
   }
 
-  canvas.addEventListener("pointerdown", onDown);
-  canvas.addEventListener("pointermove", onMove);
-  canvas.addEventListener("pointerup", onUp);
-  canvas.addEventListener("pointercancel", onUp);
-  canvas.addEventListener("pointerleave", onLeave);
-  canvas.addEventListener("keydown", onKey);
+  const unlisten = listen(canvas, {
+    pointerdown: onDown, pointermove: onMove, pointerup: onUp, pointercancel: onUp,
+    pointerleave: onLeave, keydown: onKey,
+  });
 
   // ---------------------------------------------------------------- model events
   let dirtyImage = true, dirtySel = true;
@@ -460,17 +408,13 @@ function render({ model, el }) {
     model.on(`change:${name}`, redraw);
   }
 
-  makeToolbar();
+  makeToolbar(toolbar, model, MODES,
+    [{ ...CLEAR_ACTION, onclick: () => setSelection(new Int32Array(0)) }]);
   redraw();
 
   return () => {
     sendPixel.cancel();
-    canvas.removeEventListener("pointerdown", onDown);
-    canvas.removeEventListener("pointermove", onMove);
-    canvas.removeEventListener("pointerup", onUp);
-    canvas.removeEventListener("pointercancel", onUp);
-    canvas.removeEventListener("pointerleave", onLeave);
-    canvas.removeEventListener("keydown", onKey);
+    unlisten();
   };
 }
 

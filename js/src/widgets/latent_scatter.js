@@ -7,20 +7,26 @@
 // click). The points are drawn by WebGL or, where WebGL is software-emulated, by a Canvas2D
 // renderer; axes, the rubber band and the current-pixel rings are on a 2-D overlay.
 
-import { cssGradient, packRGBA, packedColors } from "../lib/colormaps.js";
+import { axisTicks, drawAxes as drawAxesOn } from "../lib/axes.js";
+import { packRGBA, packedColors } from "../lib/colormaps.js";
 import { decodeArray, encodeArray } from "../lib/codec.js";
+import { makeColorbar } from "../lib/colorbar.js";
 import {
-  dataBounds, dataToScreen, formatNumber, nearestPoint, niceStep, niceTicks, panView,
-  pixelsToPointMask, pointsInPolygon, pointsInRect, pointsOfPixel, pointsToPixels,
-  screenToData, unionSorted, zoomView,
+  capturePointer, coalesce, ensureStyle, h, listen, nowMs, releasePointer, setText, sizeCanvas,
+} from "../lib/dom.js";
+import {
+  dataBounds, dataToScreen, formatNumber, nearestPoint, panView, pixelsToPointMask,
+  pointsInPolygon, pointsInRect, pointsOfPixel, pointsToPixels, screenToData, unionSorted,
+  zoomView,
 } from "../lib/geometry.js";
-import { coalesce, ensureStyle, h, nowMs, setText, sizeCanvas } from "../lib/dom.js";
+import { Gesture, escapeAction, selectionRegion } from "../lib/gesture.js";
+import { CLEAR_ACTION, makeToolbar, showMode } from "../lib/toolbar.js";
 import {
   CanvasRenderer, STATE_DIM, STATE_HIDDEN, STATE_NORMAL, STATE_SELECTED, createRenderer,
 } from "../lib/scatter_renderers.js";
 
 const MARGIN = { left: 48, right: 10, top: 8, bottom: 36 };
-const DRAG_MIN_PX = 3;
+const MODES = ["rect", "lasso", "pan"];
 const SINGLE_COLOR = [49, 104, 180];
 
 function autoPointSize(n) {
@@ -38,13 +44,10 @@ function render({ model, el }) {
   const overlay = h("canvas", { className: "ew-scatter-overlay", tabIndex: 0 });
   const plot = h("div", { className: "ew-scatter-plot" }, points, overlay);
   const stage = h("div", { className: "ew-stage" }, axes, plot);
-  const colorbar = h("div", { className: "ew-colorbar" });
-  const cbLo = h("span", { className: "ew-clim-lo" });
-  const cbHi = h("span", { className: "ew-clim-hi" });
+  const colorbar = makeColorbar();
   const readout = h("span", { className: "ew-readout" });
-  const footer = h("div", { className: "ew-footer" }, cbLo, colorbar, cbHi);
   const root = h("div", { className: "ew-widget ew-latent-scatter", dataset: { rendered: "0" } },
-    title, toolbar, stage, footer, readout);
+    title, toolbar, stage, colorbar.footer, readout);
   for (const c of [points, overlay]) Object.assign(c.style, { position: "absolute", left: "0", top: "0" });
   Object.assign(axes.style, { position: "absolute", left: "0", top: "0" });
   Object.assign(plot.style, { position: "absolute", left: `${MARGIN.left}px`, top: `${MARGIN.top}px`, background: "var(--jp-layout-color0, #fff)" });
@@ -64,7 +67,7 @@ function render({ model, el }) {
   let home = view;
   let P = 360, dpr = 1; // plot side (CSS px), device pixel ratio
   let nDraws = 0;
-  let drag = null;
+  let drag = null; // current Gesture (points in data coordinates [x, y])
   let hover = -1;
   let nValid = 0;
 
@@ -200,53 +203,14 @@ function render({ model, el }) {
   }
 
   function drawAxes() {
-    const W = axes.width, H = axes.height;
     actx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    actx.clearRect(0, 0, W, H);
-    const fg = getComputedStyle(root).color || "#333";
-    actx.strokeStyle = "rgba(128,128,128,0.8)";
-    actx.lineWidth = 1;
-    actx.strokeRect(MARGIN.left - 0.5, MARGIN.top - 0.5, P + 1, P + 1);
-    actx.fillStyle = fg;
-    actx.font = "11px sans-serif";
-    const xt = niceTicks(view.x0, view.x1, 5), xs = niceStep(view.x1 - view.x0, 5);
-    actx.textAlign = "center";
-    actx.textBaseline = "top";
-    for (const t of xt) {
-      const [sx] = dataToScreen(view, t, 0, P, P);
-      const X = MARGIN.left + sx;
-      actx.beginPath();
-      actx.moveTo(X, MARGIN.top + P);
-      actx.lineTo(X, MARGIN.top + P + 4);
-      actx.stroke();
-      actx.fillText(formatTick(t, xs), X, MARGIN.top + P + 6);
-    }
-    const yt = niceTicks(view.y0, view.y1, 5), ys = niceStep(view.y1 - view.y0, 5);
-    actx.textAlign = "right";
-    actx.textBaseline = "middle";
-    for (const t of yt) {
-      const [, sy] = dataToScreen(view, 0, t, P, P);
-      const Y = MARGIN.top + sy;
-      actx.beginPath();
-      actx.moveTo(MARGIN.left - 4, Y);
-      actx.lineTo(MARGIN.left, Y);
-      actx.stroke();
-      actx.fillText(formatTick(t, ys), MARGIN.left - 6, Y);
-    }
-    actx.textAlign = "center";
-    actx.textBaseline = "bottom";
-    actx.fillText(model.get("xlabel") || "", MARGIN.left + P / 2, MARGIN.top + P + MARGIN.bottom);
-    actx.save();
-    actx.translate(11, MARGIN.top + P / 2);
-    actx.rotate(-Math.PI / 2);
-    actx.textBaseline = "middle";
-    actx.fillText(model.get("ylabel") || "", 0, 0);
-    actx.restore();
-  }
-
-  function formatTick(v, step) {
-    const digits = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
-    return Math.abs(v) >= 1e5 || (step < 1e-4 && v !== 0) ? v.toExponential(2) : v.toFixed(Math.min(10, digits));
+    actx.clearRect(0, 0, axes.width, axes.height);
+    const xTicks = axisTicks(view.x0, view.x1, 5, (t) => dataToScreen(view, t, 0, P, P)[0]);
+    const yTicks = axisTicks(view.y0, view.y1, 5, (t) => dataToScreen(view, 0, t, P, P)[1]);
+    drawAxesOn(actx, { left: MARGIN.left, top: MARGIN.top, width: P, height: P }, xTicks, yTicks, {
+      xlabel: model.get("xlabel") || "", ylabel: model.get("ylabel") || "", bottom: MARGIN.bottom,
+      color: getComputedStyle(root).color || "#333",
+    });
   }
 
   function ring(ctx, i, radius, inner, outer) {
@@ -267,20 +231,21 @@ function render({ model, el }) {
     const r = Math.max(4, pointSizeDevice() / dpr / 2 + 3);
     for (const i of currentPoints) ring(octx, i, r + 1, "#ff2d55", "rgba(255,255,255,0.9)");
     if (hover >= 0 && hover < x.length) ring(octx, hover, r, "#111", "rgba(255,255,255,0.8)");
-    if (drag && drag.moved && drag.kind !== "pan") {
+    const shape = drag && drag.outline();
+    if (shape) {
       octx.save();
       octx.setLineDash([4 * dpr, 3 * dpr]);
       octx.lineWidth = 1.5 * dpr;
       octx.strokeStyle = "#1976d2";
       octx.fillStyle = "rgba(25,118,210,0.08)";
       octx.beginPath();
-      if (drag.kind === "brush") {
-        const [ax, ay] = dataToScreen(view, drag.dx0, drag.dy0, P, P);
-        const [bx, by] = dataToScreen(view, drag.dx1, drag.dy1, P, P);
+      if (shape.kind === "rect") {
+        const [ax, ay] = dataToScreen(view, ...shape.start, P, P);
+        const [bx, by] = dataToScreen(view, ...shape.end, P, P);
         octx.rect(Math.min(ax, bx) * dpr, Math.min(ay, by) * dpr, Math.abs(bx - ax) * dpr, Math.abs(by - ay) * dpr);
       } else {
-        drag.xs.forEach((vx, i) => {
-          const [sx, sy] = dataToScreen(view, vx, drag.ys[i], P, P);
+        shape.xs.forEach((vx, i) => {
+          const [sx, sy] = dataToScreen(view, vx, shape.ys[i], P, P);
           if (i === 0) octx.moveTo(sx * dpr, sy * dpr);
           else octx.lineTo(sx * dpr, sy * dpr);
         });
@@ -295,17 +260,8 @@ function render({ model, el }) {
   function updateChrome() {
     setText(title, model.get("title") || "");
     title.style.display = model.get("title") ? "" : "none";
-    for (const b of toolbar.querySelectorAll("button[data-mode]")) {
-      b.classList.toggle("ew-active", b.dataset.mode === model.get("mode"));
-    }
-    const showBar = !!colorValues;
-    for (const e of [colorbar, cbLo, cbHi]) e.style.display = showBar ? "" : "none";
-    if (showBar) {
-      const [lo, hi] = model.get("clim");
-      colorbar.style.background = cssGradient(model.get("colormap"));
-      setText(cbLo, formatNumber(lo));
-      setText(cbHi, formatNumber(hi));
-    }
+    showMode(toolbar, model.get("mode"));
+    colorbar.show(!!colorValues, model.get("colormap"), model.get("clim"));
     overlay.style.cursor = model.get("mode") === "pan" ? "grab" : "crosshair";
     updateReadout();
   }
@@ -327,24 +283,6 @@ function render({ model, el }) {
   }
 
   // ---------------------------------------------------------------- toolbar
-  function makeToolbar() {
-    for (const [mode, label] of [["brush", "▭ brush"], ["lasso", "◌ lasso"], ["pan", "✥ pan"]]) {
-      toolbar.append(h("button", {
-        type: "button", textContent: label, title: `${mode} mode`, className: "ew-tool",
-        dataset: { mode },
-        onclick: () => { model.set("mode", mode); model.save_changes(); },
-      }));
-    }
-    toolbar.append(h("button", {
-      type: "button", textContent: "⟲ reset view", className: "ew-tool ew-reset",
-      title: "show all points (double click)", onclick: resetView,
-    }));
-    toolbar.append(h("button", {
-      type: "button", textContent: "✕ clear", className: "ew-tool ew-clear",
-      title: "clear the selection (Esc)", onclick: () => sendSelection(new Int32Array(0), null),
-    }));
-  }
-
   function resetView() {
     view = home;
     scheduleDraw();
@@ -365,21 +303,18 @@ function render({ model, el }) {
 
   function onDown(event) {
     if (event.button !== 0) return;
-    overlay.focus({ preventScroll: true });
-    overlay.setPointerCapture(event.pointerId);
+    capturePointer(overlay, event);
     const [sx, sy] = local(event);
-    const [dx, dy] = screenToData(view, sx, sy, P, P);
     const mode = model.get("mode");
-    drag = {
-      kind: mode, moved: false, cx: event.clientX, cy: event.clientY, sx, sy,
-      dx0: dx, dy0: dy, dx1: dx, dy1: dy, xs: [dx], ys: [dy], view0: view,
-      add: event.ctrlKey || event.metaKey,
-    };
+    drag = new Gesture(mode, event.clientX, event.clientY, screenToData(view, sx, sy, P, P),
+      event.ctrlKey || event.metaKey);
+    press = { view, sx, sy };
     if (mode === "pan") overlay.style.cursor = "grabbing";
     event.preventDefault();
   }
 
   let hoverPending = false;
+  let press = null; // view and screen position of the last press (pan, click)
   function onMove(event) {
     if (!drag) {
       if (hoverPending) return;
@@ -397,30 +332,25 @@ function render({ model, el }) {
       });
       return;
     }
-    if (Math.hypot(event.clientX - drag.cx, event.clientY - drag.cy) >= DRAG_MIN_PX) drag.moved = true;
-    if (!drag.moved) return;
     const [sx, sy] = local(event);
+    if (!drag.move(event.clientX, event.clientY, screenToData(view, sx, sy, P, P))) return;
     if (drag.kind === "pan") {
-      view = panView(drag.view0, sx - drag.sx, sy - drag.sy, P, P);
+      view = panView(press.view, sx - press.sx, sy - press.sy, P, P);
       scheduleDraw();
       return;
     }
-    const [dx, dy] = screenToData(view, sx, sy, P, P);
-    drag.dx1 = dx;
-    drag.dy1 = dy;
-    if (drag.kind === "lasso") { drag.xs.push(dx); drag.ys.push(dy); }
     scheduleOverlay();
   }
 
   function onUp(event) {
     if (!drag) return;
-    const d = drag;
+    const result = drag.result();
     drag = null;
-    if (overlay.hasPointerCapture(event.pointerId)) overlay.releasePointerCapture(event.pointerId);
+    releasePointer(overlay, event);
     overlay.style.cursor = model.get("mode") === "pan" ? "grab" : "crosshair";
-    if (!d.moved) {
+    if (result.kind === "click") {
       // a click: pick the nearest point as the current pixel
-      const i = nearestPoint(x, y, view, P, P, d.sx, d.sy, 6);
+      const i = nearestPoint(x, y, view, P, P, press.sx, press.sy, 6);
       if (i >= 0) {
         model.set("current", pointPixel[i]);
         model.save_changes();
@@ -428,21 +358,13 @@ function render({ model, el }) {
       drawOverlay();
       return;
     }
-    if (d.kind === "pan") return;
-    let pts, region;
-    if (d.kind === "brush") {
-      region = {
-        kind: "rect",
-        x0: Math.min(d.dx0, d.dx1), x1: Math.max(d.dx0, d.dx1),
-        y0: Math.min(d.dy0, d.dy1), y1: Math.max(d.dy0, d.dy1),
-      };
-      pts = pointsInRect(x, y, region.x0, region.x1, region.y0, region.y1);
-    } else {
-      region = { kind: "lasso", xs: d.xs, ys: d.ys };
-      pts = pointsInPolygon(x, y, d.xs, d.ys);
-    }
+    if (result.kind === "pan") return;
+    const region = selectionRegion(result);
+    const pts = region.kind === "rect"
+      ? pointsInRect(x, y, region.x0, region.x1, region.y0, region.y1)
+      : pointsInPolygon(x, y, region.xs, region.ys);
     let pixels = pointsToPixels(pts, pointPixel);
-    if (d.add) pixels = unionSorted(selection, pixels);
+    if (result.add) pixels = unionSorted(selection, pixels);
     sendSelection(pixels, region);
   }
 
@@ -463,20 +385,17 @@ function render({ model, el }) {
   }
 
   function onKey(event) {
-    if (event.key === "Escape") {
-      if (drag) { drag = null; drawOverlay(); return; }
-      if (selection.length) sendSelection(new Int32Array(0), null);
-    }
+    if (event.key !== "Escape") return;
+    const action = escapeAction(drag, selection.length);
+    if (action === "cancel") { drag = null; drawOverlay(); }
+    if (action === "clear") sendSelection(new Int32Array(0), null);
   }
 
-  overlay.addEventListener("pointerdown", onDown);
-  overlay.addEventListener("pointermove", onMove);
-  overlay.addEventListener("pointerup", onUp);
-  overlay.addEventListener("pointercancel", onUp);
-  overlay.addEventListener("pointerleave", onLeave);
-  overlay.addEventListener("wheel", onWheel, { passive: false });
-  overlay.addEventListener("dblclick", resetView);
-  overlay.addEventListener("keydown", onKey);
+  const unlisten = listen(overlay, {
+    pointerdown: onDown, pointermove: onMove, pointerup: onUp, pointercancel: onUp,
+    pointerleave: onLeave, wheel: [onWheel, { passive: false }], dblclick: resetView,
+    keydown: onKey,
+  });
 
   // ---------------------------------------------------------------- model events
   let frame = 0;
@@ -525,20 +444,17 @@ function render({ model, el }) {
     model.on(`change:${name}`, update);
   }
 
-  makeToolbar();
+  makeToolbar(toolbar, model, MODES, [
+    { label: "⟲ reset view", title: "show all points (double click)", className: "ew-reset",
+      onclick: resetView },
+    { ...CLEAR_ACTION, onclick: () => sendSelection(new Int32Array(0), null) },
+  ]);
   update();
 
   return () => {
     if (frame) cancelAnimationFrame(frame);
     if (oframe) cancelAnimationFrame(oframe);
-    overlay.removeEventListener("pointerdown", onDown);
-    overlay.removeEventListener("pointermove", onMove);
-    overlay.removeEventListener("pointerup", onUp);
-    overlay.removeEventListener("pointercancel", onUp);
-    overlay.removeEventListener("pointerleave", onLeave);
-    overlay.removeEventListener("wheel", onWheel);
-    overlay.removeEventListener("dblclick", resetView);
-    overlay.removeEventListener("keydown", onKey);
+    unlisten();
     if (renderer) renderer.destroy();
   };
 }

@@ -5,13 +5,15 @@
 // the latent position under the pointer (`clicked`), the kernel decodes it and sends `decoded`
 // back, which is drawn large.
 
-import { colorize, cssGradient } from "../lib/colormaps.js";
+import { axisTicks, drawAxes as drawAxesOn } from "../lib/axes.js";
+import { colorize } from "../lib/colormaps.js";
 import { decodeArray } from "../lib/codec.js";
+import { makeColorbar } from "../lib/colorbar.js";
+import { coalesce, ensureStyle, h, listen, nowMs, setText, sizeCanvas } from "../lib/dom.js";
 import {
-  finiteRange, formatNumber, gridToLatent, latentToGrid, minMaxDecimate, niceStep, niceTicks,
-  tileAt,
+  finiteRange, formatNumber, gridToLatent, latentToGrid, minMaxDecimate, tileAt,
 } from "../lib/geometry.js";
-import { coalesce, ensureStyle, h, nowMs, setText, sizeCanvas } from "../lib/dom.js";
+import { channelRanges, paintRGB } from "../lib/paint.js";
 
 const MARGIN = { left: 46, right: 8, top: 6, bottom: 34 };
 
@@ -22,13 +24,10 @@ function render({ model, el }) {
   const gridStage = h("div", { className: "ew-stage" }, grid);
   const preview = h("canvas", { className: "ew-manifold-preview" });
   const caption = h("div", { className: "ew-readout ew-manifold-caption" });
-  const colorbar = h("div", { className: "ew-colorbar" });
-  const cbLo = h("span", { className: "ew-clim-lo" });
-  const cbHi = h("span", { className: "ew-clim-hi" });
-  const bar = h("div", { className: "ew-footer" }, cbLo, colorbar, cbHi);
+  const colorbar = makeColorbar();
   const status = h("div", { className: "ew-manifold-status", style: { color: "#c62828" } });
   const side = h("div", { style: { display: "flex", flexDirection: "column", gap: "4px" } },
-    preview, caption, bar, status);
+    preview, caption, colorbar.footer, status);
   const row = h("div", { style: { display: "flex", gap: "12px", alignItems: "flex-start" } },
     gridStage, side);
   const root = h("div", { className: "ew-widget ew-manifold-view", dataset: { rendered: "0" } },
@@ -79,21 +78,6 @@ function render({ model, el }) {
     }
   }
 
-  function channelRanges(data) {
-    const out = [];
-    for (let c = 0; c < 3; c++) {
-      let lo = Infinity, hi = -Infinity;
-      for (let i = c; i < data.length; i += 3) {
-        const v = data[i];
-        if (v - v !== 0) continue;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-      out.push(lo <= hi ? [lo, hi] : [0, 1]);
-    }
-    return out;
-  }
-
   function tileValues(i, j) {
     const k = (i * gx + j) * tileLen;
     return tiles.data.subarray(k, k + tileLen);
@@ -115,18 +99,7 @@ function render({ model, el }) {
       colorize(values, lo, hi, model.get("colormap"), out);
       return;
     }
-    const n = values.length / 3;
-    for (let p = 0; p < n; p++) {
-      let bad = false;
-      for (let c = 0; c < 3; c++) {
-        const v = values[3 * p + c];
-        if (v - v !== 0) { bad = true; break; }
-        const [lo, hi] = chRanges[c];
-        const t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
-        out[4 * p + c] = Math.round(255 * Math.min(1, Math.max(0, t)));
-      }
-      out[4 * p + 3] = bad ? 0 : 255;
-    }
+    paintRGB(values, chRanges, out);
   }
 
   function buildTileImage() {
@@ -217,9 +190,6 @@ function render({ model, el }) {
         cross(ctx, cx, cy, 6);
       }
       ctx.restore();
-      ctx.strokeStyle = "rgba(128,128,128,0.8)";
-      ctx.lineWidth = 1;
-      ctx.strokeRect(MARGIN.left - 0.5, MARGIN.top - 0.5, W + 1, H + 1);
       drawAxes(ctx, W, H, fg);
     }
     nDraws += 1;
@@ -234,41 +204,15 @@ function render({ model, el }) {
   }
 
   function drawAxes(ctx, W, H, fg) {
-    ctx.fillStyle = fg;
-    ctx.font = "11px sans-serif";
     // latent values at the grid's outer edges
     const [z1l, z2b] = gridToLatent(0, 1, gx, gy, extent(), origin());
     const [z1r, z2t] = gridToLatent(1, 0, gx, gy, extent(), origin());
-    const xs = niceStep(Math.abs(z1r - z1l), 4), ys = niceStep(Math.abs(z2t - z2b), 4);
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
-    for (const t of niceTicks(z1l, z1r, 4)) {
-      const [fx] = latentToGrid(t, 0, gx, gy, extent(), origin());
-      const X = MARGIN.left + fx * W;
-      ctx.fillRect(X - 0.5, MARGIN.top + H, 1, 4);
-      ctx.fillText(formatNumber(roundTo(t, xs)), X, MARGIN.top + H + 6);
-    }
-    ctx.textAlign = "right";
-    ctx.textBaseline = "middle";
-    for (const t of niceTicks(z2b, z2t, 4)) {
-      const [, fy] = latentToGrid(0, t, gx, gy, extent(), origin());
-      const Y = MARGIN.top + fy * H;
-      ctx.fillRect(MARGIN.left - 4, Y - 0.5, 4, 1);
-      ctx.fillText(formatNumber(roundTo(t, ys)), MARGIN.left - 6, Y);
-    }
-    ctx.textAlign = "center";
-    ctx.textBaseline = "bottom";
-    ctx.fillText(model.get("xlabel") || "", MARGIN.left + W / 2, MARGIN.top + H + MARGIN.bottom);
-    ctx.save();
-    ctx.translate(10, MARGIN.top + H / 2);
-    ctx.rotate(-Math.PI / 2);
-    ctx.textBaseline = "middle";
-    ctx.fillText(model.get("ylabel") || "", 0, 0);
-    ctx.restore();
-  }
-
-  function roundTo(v, step) {
-    return Math.round(v / step) * step;
+    const xTicks = axisTicks(z1l, z1r, 4, (t) => latentToGrid(t, 0, gx, gy, extent(), origin())[0] * W);
+    const yTicks = axisTicks(z2b, z2t, 4, (t) => latentToGrid(0, t, gx, gy, extent(), origin())[1] * H);
+    drawAxesOn(ctx, { left: MARGIN.left, top: MARGIN.top, width: W, height: H }, xTicks, yTicks, {
+      xlabel: model.get("xlabel") || "", ylabel: model.get("ylabel") || "", bottom: MARGIN.bottom,
+      color: fg,
+    });
   }
 
   // polyline of `values` in the box (x0, y0, w, hh), y range `range`
@@ -383,14 +327,7 @@ function render({ model, el }) {
     setText(title, model.get("title") || "");
     title.style.display = model.get("title") ? "" : "none";
     setText(status, model.get("status") || "");
-    const showBar = kind === "grey" && !!tiles;
-    bar.style.display = showBar ? "" : "none";
-    if (showBar) {
-      const [lo, hi] = model.get("clim");
-      colorbar.style.background = cssGradient(model.get("colormap"));
-      setText(cbLo, formatNumber(lo));
-      setText(cbHi, formatNumber(hi));
-    }
+    colorbar.show(kind === "grey" && !!tiles, model.get("colormap"), model.get("clim"));
   }
 
   // ---------------------------------------------------------------- pointer
@@ -440,9 +377,7 @@ function render({ model, el }) {
     showRestingPreview();
   }
 
-  grid.addEventListener("pointermove", onMove);
-  grid.addEventListener("pointerleave", onLeave);
-  grid.addEventListener("click", onClick);
+  const unlisten = listen(grid, { pointermove: onMove, pointerleave: onLeave, click: onClick });
 
   // ---------------------------------------------------------------- model events
   const dirty = { tiles: true, image: true, decoded: true };
@@ -471,11 +406,7 @@ function render({ model, el }) {
   }
   update();
 
-  return () => {
-    grid.removeEventListener("pointermove", onMove);
-    grid.removeEventListener("pointerleave", onLeave);
-    grid.removeEventListener("click", onClick);
-  };
+  return unlisten;
 }
 
 export default { render };
