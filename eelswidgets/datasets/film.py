@@ -30,8 +30,8 @@ from .nanocubes import film_tail_and_haadf, low_loss_image
 __all__ = ["nanocube_film", "FILM_MODE_NAMES", "FILM_REGION_NAMES"]
 
 #: Names of the four plasmon modes (order of ``truth["maps"]`` and ``truth["spectra"]``).
-FILM_MODE_NAMES = ("collective film mode ~0.5 eV", "corner mode ~0.6 eV",
-                   "gap mode ~0.7 eV", "dipole mode ~0.85 eV")
+FILM_MODE_NAMES = ("collective film mode ~0.5 eV", "corner mode ~0.55 eV",
+                   "gap mode ~0.65 eV", "dipole mode ~0.8 eV")
 #: Names of the values in ``truth["region_labels"]`` (index = label).
 FILM_REGION_NAMES = ("vacuum", "centre", "corner", "gap", "edge", "hole", "crack", "vacancy")
 #: Lorentzian fraction of the pseudo-Voigt line shape.
@@ -76,7 +76,8 @@ def _line_side(points, point, normal):
 def _layout(rng, fov, size_range, gap, twist, hole_radius, vacancy_fraction, crack_width):
     """Lattice sites, particle parameters and defects (nm; angles in rad)."""
     mean_size = 0.5 * (size_range[0] + size_range[1])
-    pitch = np.array([mean_size + gap[0], mean_size + gap[1]])
+    packed = 0.3 * size_range[0] + 0.7 * size_range[1]       # a large particle's site
+    pitch = np.array([packed + gap[0], packed + gap[1]])
     lattice_angle = np.deg2rad(3.0 + rng.uniform(-2.0, 2.0))
     c, s = np.cos(lattice_angle), np.sin(lattice_angle)
     half = 0.5 * np.hypot(*fov) / pitch.min() + 2
@@ -107,6 +108,9 @@ def _layout(rng, fov, size_range, gap, twist, hole_radius, vacancy_fraction, cra
     # The crack: the film below the crack line moved away from it by crack_width.
     below = _line_side(centers, crack_point, crack_normal) > 0
     centers[below] += crack_width * crack_normal
+    site = {(a, b): k for k, (a, b) in enumerate(zip(ii, jj, strict=True))}
+    sizes = _no_overlap(centers, sizes, shapes, angles, ii, jj, site, 0.3 * min(gap),
+                        size_range[0])
     in_film = _line_side(centers, edge_point, edge_normal) < -0.5 * sizes
     for h in holes:
         if hole_radius > 0:
@@ -126,7 +130,6 @@ def _layout(rng, fov, size_range, gap, twist, hole_radius, vacancy_fraction, cra
     present = in_film & ~vacant
     # Exposure of a particle: the share of its 8 lattice neighbours that are missing or lie
     # across the crack.
-    site = {(a, b): k for k, (a, b) in enumerate(zip(ii, jj, strict=True))}
     exposure = np.zeros(n)
     for k in np.flatnonzero(present & near):
         lost = 0
@@ -142,6 +145,38 @@ def _layout(rng, fov, size_range, gap, twist, hole_radius, vacancy_fraction, cra
                 vacant=vacant & near,
                 holes=holes, edge_point=edge_point, edge_normal=edge_normal,
                 crack_point=crack_point, crack_normal=crack_normal, pitch=pitch)
+
+
+def _no_overlap(centers, sizes, shapes, angles, ii, jj, site, clearance, smallest):
+    """Shrink neighbours that would overlap (edge neighbours on the lattice).
+
+    Along the line joining two neighbours, a particle reaches ``(a / 2) e`` with
+    ``e = 1 + (1 - s) (|cos phi| + |sin phi| - 1)`` (``phi`` its twist relative to that line:
+    ``e = 1`` for a spheroid, up to ``sqrt(2)`` for a cube seen corner-on); where the two
+    reaches and ``clearance`` exceed the centre distance, both sizes shrink by one factor
+    (not below ``smallest``). ``site`` maps lattice indices ``(i, j)`` to particles.
+    """
+    first, second = [], []
+    for k, (a, b) in enumerate(zip(ii, jj, strict=True)):
+        for m in (site.get((a, b + 1)), site.get((a + 1, b))):
+            if m is not None:
+                first.append(k)
+                second.append(m)
+    i, j = np.array(first), np.array(second)
+    d = centers[j] - centers[i]
+    dist = np.hypot(d[:, 0], d[:, 1])
+    phi = np.arctan2(d[:, 0], d[:, 1])
+
+    def reach(k):
+        t = angles[k] - phi
+        return 0.5 * (1.0 + (1.0 - shapes[k]) * (np.abs(np.cos(t)) + np.abs(np.sin(t)) - 1.0))
+
+    need = sizes[i] * reach(i) + sizes[j] * reach(j)
+    factor = np.minimum(1.0, np.maximum(dist - clearance, 0.0) / need)
+    scale = np.ones_like(sizes)
+    np.minimum.at(scale, i, factor)
+    np.minimum.at(scale, j, factor)
+    return np.maximum(sizes * scale, smallest)
 
 
 def _particle_modes(sizes, shapes, density):
@@ -263,10 +298,13 @@ def nanocube_film(seed: int = 0, shape: tuple[int, int] = (96, 96), n_energy: in
     matters.
 
     *Particles.* On a square (or, with ``gap=(gap_y, gap_x)``, rectangular) lattice of pitch
-    ``<a> + gap``, rotated by a few degrees, with random displacements and twists of
-    ``twist`` degrees (standard deviation), each particle ``i`` has
+    ``0.3 a_min + 0.7 a_max + gap`` (the site of a large particle), rotated by a few degrees,
+    with random displacements and twists of ``twist`` degrees (standard deviation), each
+    particle ``i`` has
 
-    - an edge ``a_i`` in ``size_range`` (truncated normal about the middle of the range);
+    - an edge ``a_i`` in ``size_range`` (normal about the middle of the range, standard
+      deviation a quarter of the range, truncated; two lattice neighbours that would come
+      closer than ``0.3 gap`` along the line between them both shrink, not below ``a_min``);
     - a shape ``s_i`` uniform in [0, 1], from a rounded cube (``s = 0``, superellipse exponent
       ``p = 12``) to a spheroid (``s = 1``, ``p = 2``), ``p = 2 + 10 (1 - s)^1.5``;
     - a relative carrier density ``n_i`` uniform in ``density_range``.
@@ -327,8 +365,8 @@ def nanocube_film(seed: int = 0, shape: tuple[int, int] = (96, 96), n_energy: in
     size_range : (float, float)
         Smallest and largest particle edge (nm).
     gap : float or (float, float)
-        Gap between neighbouring particles (nm); a pair ``(gap_y, gap_x)`` packs the film
-        anisotropically.
+        Gap between neighbouring large particles (nm; smaller ones leave wider gaps); a pair
+        ``(gap_y, gap_x)`` packs the film anisotropically.
     density_range : (float, float)
         Range of the relative carrier density (1 = the nominal doping).
     twist : float
