@@ -19,6 +19,7 @@ __all__ = [
     "latent_maps",
     "manifold_grid",
     "rgb_composite",
+    "scaled_mse_percent",
     "window_error_map",
 ]
 
@@ -308,6 +309,75 @@ def error_map(si, pred) -> np.ndarray:
         rel = np.where(den > 0, 100.0 * num / den, np.nan)
     out[ok] = rel
     return out
+
+
+def _with_nan_at_invalid(x, name: str) -> np.ndarray:
+    """``x`` as a float64 array; a SpectrumImage's invalid pixels become NaN."""
+    if isinstance(x, SpectrumImage):
+        arr = x.data.astype(np.float64)
+        arr[~x.valid] = np.nan
+        return arr
+    return as_float_array(x, name, dtype=np.float64)
+
+
+def scaled_mse_percent(reference, prediction, axis=-1) -> np.ndarray | float:
+    """Mean squared error in percent of data scaled to [0, 1], the papers' error metric.
+
+    Both arrays are scaled by the *reference's* global minimum and maximum,
+    ``s(a) = (a - min(reference)) / (max(reference) - min(reference))``, and
+    ``100 * mean((s(prediction) - s(reference))^2)`` is taken over ``axis``. For a cube and
+    ``axis=-1`` this is a per-pixel error map whose mean is the papers' average error; for
+    ``(ny, nx, w, w)`` windows use ``axis=(-2, -1)``; ``axis=None`` gives one number.
+
+    Elements where either array is NaN carry no value (the border pixels a windowed model
+    cannot see, or a SpectrumImage's invalid pixels) and are left out of the minimum, maximum
+    and mean; a slice without any value is NaN.
+
+    Parameters
+    ----------
+    reference : SpectrumImage or array_like
+        The measured data (or the truth) that sets the [0, 1] scale.
+    prediction : SpectrumImage or array_like
+        Same shape as ``reference``.
+    axis : int, tuple of int or None
+        Axes reduced by the mean (default: the last, e.g. the energy axis).
+
+    Returns
+    -------
+    numpy.ndarray (float64) of the shape without ``axis``, or float for ``axis=None``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, an array holds +-Inf, the reference has no finite value or is
+        constant (no [0, 1] scale), or ``axis`` is out of range.
+    """
+    ref = _with_nan_at_invalid(reference, "reference")
+    pred = _with_nan_at_invalid(prediction, "prediction")
+    if ref.shape != pred.shape:
+        raise ValueError(f"reference has shape {ref.shape} but prediction has shape "
+                         f"{pred.shape}; compare arrays of the same shape (e.g. a predicted "
+                         f"cube with the measured cube)")
+    for arr, name in ((ref, "reference"), (pred, "prediction")):
+        if np.isinf(arr).any():
+            raise ValueError(f"{name} holds +-Inf; replace it (NaN marks a missing value)")
+    ok = ~(np.isnan(ref) | np.isnan(pred))
+    if not ok.any():
+        raise ValueError("reference and prediction share no finite value; nothing to compare")
+    lo, hi = float(ref[ok].min()), float(ref[ok].max())
+    if not hi > lo:
+        raise ValueError(f"reference is constant ({lo:g}) where both arrays have a value, so "
+                         f"there is no [0, 1] scale; the scaled error is undefined")
+    diff = np.where(ok, (pred - ref) / (hi - lo), 0.0)
+    try:
+        n = np.sum(ok, axis=axis)
+        total = np.sum(diff * diff, axis=axis)
+    except (np.exceptions.AxisError, TypeError, ValueError) as exc:
+        raise ValueError(f"axis {axis!r} does not fit an array of shape {ref.shape}: "
+                         f"{exc}") from None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(n > 0, 100.0 * total / np.maximum(n, 1), np.nan)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def window_error_map(haadf, pred_windows, *, chunk: int = 4096) -> np.ndarray:

@@ -182,3 +182,78 @@ def test_rgb_composite():
         an.rgb_composite(maps[:2])
     with pytest.raises(ValueError, match="normalize"):
         an.rgb_composite(maps, normalize="per-pixel")
+
+
+# ----------------------------------------------------------------------------- paper metric
+def test_scaled_mse_percent_by_hand():
+    ref = np.array([[0.0, 2.0], [4.0, 2.0]])          # global min 0, max 4
+    pred = np.array([[1.0, 2.0], [4.0, 0.0]])
+    # scaled errors: row 0: (0.25, 0), row 1: (0, -0.5)
+    np.testing.assert_allclose(an.scaled_mse_percent(ref, pred), [100 * 0.0625 / 2,
+                                                                  100 * 0.25 / 2])
+    np.testing.assert_allclose(an.scaled_mse_percent(ref, pred, axis=0), [100 * 0.0625 / 2,
+                                                                          100 * 0.25 / 2])
+    assert an.scaled_mse_percent(ref, pred, axis=None) == pytest.approx(100 * 0.3125 / 4)
+    assert an.scaled_mse_percent(ref, ref, axis=None) == 0.0
+    # the scale is the reference's: a prediction beyond its range is not clipped
+    assert an.scaled_mse_percent(ref, ref + 8.0, axis=None) == pytest.approx(400.0)
+
+
+def test_scaled_mse_percent_axes_and_affine_invariance():
+    rng = np.random.default_rng(1)
+    ref = rng.uniform(0, 1, (5, 6, 4, 4))
+    pred = ref + rng.normal(0, 0.1, ref.shape)
+    per_window = an.scaled_mse_percent(ref, pred, axis=(-2, -1))
+    assert per_window.shape == (5, 6)
+    span = ref.max() - ref.min()
+    np.testing.assert_allclose(per_window,
+                               100 * np.mean(((pred - ref) / span) ** 2, axis=(-2, -1)))
+    assert np.mean(per_window) == pytest.approx(an.scaled_mse_percent(ref, pred, axis=None))
+    # one affine map applied to both arrays (counts -> other units, an offset) changes nothing
+    for a, b in ((3.0, 100.0), (-0.5, 2.0)):
+        np.testing.assert_allclose(an.scaled_mse_percent(a * ref + b, a * pred + b,
+                                                         axis=(-2, -1)), per_window)
+    # ... while rescaling only the reference's range does (the reference sets the scale)
+    wider, shifted = ref.copy(), pred.copy()
+    wider[0, 0, 0, 0] += 10 * span                      # one element 11x the span, same error
+    shifted[0, 0, 0, 0] += 10 * span
+    assert an.scaled_mse_percent(wider, shifted, axis=None) == pytest.approx(
+        an.scaled_mse_percent(ref, pred, axis=None) * (span / (wider.max() - ref.min())) ** 2)
+
+
+def test_scaled_mse_percent_nan_border_and_spectrum_images():
+    si = _si(ny=6, nx=7, ne=5)
+    cube = si.data.astype(np.float64)
+    pred = cube + 0.1
+    pred[0] = np.nan                                     # a border row without a value
+    err = an.scaled_mse_percent(cube, pred)
+    assert err.shape == (6, 7) and np.all(np.isnan(err[0]))
+    span = cube[1:].max() - cube[1:].min()              # the NaN row is left out of the scale
+    np.testing.assert_allclose(err[1:], 100 * (0.1 / span) ** 2, rtol=1e-5)
+    assert an.scaled_mse_percent(cube, pred, axis=None) == pytest.approx(float(np.mean(err[1:])),
+                                                                         rel=1e-5)
+    valid = np.ones((6, 7), bool)
+    valid[:, 0] = False
+    p_si = ew.SpectrumImage(np.where(valid[..., None], cube + 0.1, np.nan), energy=si.energy,
+                            valid=valid)
+    by_si = an.scaled_mse_percent(si, p_si)
+    assert np.all(np.isnan(by_si[:, 0])) and np.all(np.isfinite(by_si[:, 1:]))
+    before = pred.copy()
+    an.scaled_mse_percent(cube, pred)
+    np.testing.assert_array_equal(before, pred)          # the inputs are not touched
+
+
+def test_scaled_mse_percent_bad_input():
+    a = np.ones((3, 4))
+    with pytest.raises(ValueError, match="same shape"):
+        an.scaled_mse_percent(np.arange(12.0).reshape(3, 4), np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="constant"):
+        an.scaled_mse_percent(a, a + 1)
+    with pytest.raises(ValueError, match="no finite value"):
+        an.scaled_mse_percent(np.full((2, 2), np.nan), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="Inf"):
+        an.scaled_mse_percent(np.array([0.0, np.inf]), np.zeros(2))
+    with pytest.raises(ValueError, match="axis"):
+        an.scaled_mse_percent(np.arange(4.0), np.zeros(4), axis=2)
+    with pytest.raises(TypeError, match="numbers"):
+        an.scaled_mse_percent("abc", np.zeros(3))

@@ -13,6 +13,7 @@ from eelswidgets import SpectrumImage
 from eelswidgets.datasets import (
     MotifStack,
     nanocube_array,
+    nanocube_film,
     nanowires,
     perovskite_interface,
     render_motif,
@@ -341,6 +342,7 @@ def test_perovskite_intermixing_gives_fractional_interface_columns():
 @pytest.mark.parametrize("make, kwargs", [
     (nanowires, dict(shape=(20, 24), n_energy=32)),
     (nanocube_array, dict(shape=(20, 20), n_energy=32)),
+    (nanocube_film, dict(shape=(48, 48), n_energy=32)),
     (perovskite_interface, dict(shape=(20, 20), n_energy=500)),
 ])
 def test_truth_round_trips_through_save_and_load(make, kwargs, tmp_path):

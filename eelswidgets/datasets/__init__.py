@@ -2,6 +2,8 @@
 
 - :func:`nanowires`: low-loss plasmon modes of two nanowires (NMF / VAE / rVAE workflow).
 - :func:`nanocube_array`: plasmons of a self-assembled nanocube film (im2spec / spec2im).
+- :func:`nanocube_film`: a richer film: per-particle size, shape and doping, a collective
+  mode, defects in both halves (NMF endmembers that mix peaks; latent-size studies).
 - :func:`perovskite_interface`: core-loss edges across a SrTiO3/LaGaO3 interface.
 - :func:`rotated_motifs`: maps with rotated copies of one motif (rotation-invariant models).
 
@@ -14,6 +16,7 @@ Every generator is seeded (same seed, same output), size-configurable and return
 """
 
 from . import realdata
+from .film import nanocube_film
 from .motifs import MotifStack, render_motif, rotated_motifs
 from .nanocubes import nanocube_array
 from .perovskite import perovskite_interface
@@ -26,6 +29,7 @@ __all__ = [
     "drifting_lowloss_si",
     "lsmo_linescan",
     "nanocube_array",
+    "nanocube_film",
     "nanowires",
     "oxide_interface_si",
     "perovskite_interface",

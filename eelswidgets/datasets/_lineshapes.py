@@ -5,6 +5,8 @@ All functions take energies in eV and return float64 arrays broadcast against ``
 - ``voigt``: a Lorentzian of full width ``fwhm_l`` (the lifetime/damping width of a plasmon or
   a core hole) convolved with a Gaussian of standard deviation ``sigma_g`` (the instrumental
   energy resolution). Normalised to a peak height of 1.
+- ``pseudo_voigt``: ``eta L + (1 - eta) G``, a Lorentzian and a Gaussian of one common FWHM
+  (peak height 1), the cheap plasmon line shape of the nanocube films.
 - ``gaussian``: ``exp(-(E - E0)^2 / (2 sigma^2))`` (peak height 1).
 - ``edge_step``: an ionisation edge, ``Phi((E - E0) / sigma) * (E / E0)^(-s)``: a step at the
   onset ``E0`` broadened by the energy resolution (``Phi`` is the standard normal cumulative
@@ -22,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, voigt_profile
 
-__all__ = ["voigt", "gaussian", "edge_step", "power_law", "channel_average"]
+__all__ = ["voigt", "pseudo_voigt", "gaussian", "edge_step", "power_law", "channel_average"]
 
 
 def voigt(energy, center, fwhm_l, sigma_g):
@@ -32,6 +34,15 @@ def voigt(energy, center, fwhm_l, sigma_g):
     sigma = np.asarray(sigma_g, dtype=np.float64)
     peak = voigt_profile(0.0, sigma, gamma)
     return voigt_profile(energy - center, sigma, gamma) / peak
+
+
+def pseudo_voigt(energy, center, fwhm, eta):
+    """Unit-height pseudo-Voigt ``eta L + (1 - eta) G`` (Lorentzian fraction ``eta``, one FWHM).
+
+    Computed in the dtype of its arguments (float32 in, float32 out).
+    """
+    x = (energy - center) / (0.5 * fwhm)
+    return eta / (1.0 + x * x) + (1.0 - eta) * np.exp(-np.log(2.0) * x * x)
 
 
 def gaussian(energy, center, sigma):

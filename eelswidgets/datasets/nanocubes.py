@@ -17,7 +17,7 @@ from ._common import (
     pixel_grid,
     poisson_counts,
 )
-from ._lineshapes import channel_average, power_law
+from ._lineshapes import channel_average, power_law, pseudo_voigt
 
 __all__ = ["nanocube_array", "REGION_NAMES", "PEAK_NAMES"]
 
@@ -42,8 +42,7 @@ _CORNER_RADIUS = 1.5
 
 def _pseudo_voigt(energy, center, fwhm):
     """Unit-height pseudo-Voigt: ``eta L + (1 - eta) G`` with a common FWHM."""
-    x = (energy - center) / (0.5 * fwhm)
-    return ETA / (1.0 + x * x) + (1.0 - ETA) * np.exp(-np.log(2.0) * x * x)
+    return pseudo_voigt(energy, center, fwhm, ETA)
 
 
 def _peak_energies(exposure, gap_width):
@@ -291,11 +290,8 @@ def nanocube_array(seed: int = 0, shape: tuple[int, int] = (80, 80), n_energy: i
     labels[is_gap] = 3
     labels[off & ~is_gap & in_hole] = 5
 
-    blurred = gaussian_filter(coverage, 1.0 / pixel_size, mode="nearest")
-    zlp_amp = zlp_counts * (1.0 + blurred)
-    zlp_exp = 3.5 - 0.5 * blurred
-    probe = gaussian_filter(thickness / cube_size, 0.6, mode="nearest")
-    haadf = (0.08 + probe + rng.normal(0.0, 0.02, size=(ny, nx))).astype(np.float32)
+    zlp_amp, zlp_exp, haadf = film_tail_and_haadf(coverage, thickness / cube_size, pixel_size,
+                                                  zlp_counts, rng)
 
     w32 = weights.astype(np.float32)
     en32 = energies.astype(np.float32)
@@ -348,11 +344,32 @@ def nanocube_array(seed: int = 0, shape: tuple[int, int] = (80, 80), n_energy: i
         "zlp_amplitude": zlp_amp if zlp_tail else np.zeros((ny, nx)),
         "zlp_exponent": zlp_exp,
     }
-    if keep_clean:
+    return low_loss_image(data, energy, haadf, pixel_size, truth, clean,
+                          generator="nanocube_array", seed=seed, name="synthetic nanocube array")
+
+
+def film_tail_and_haadf(coverage, relative_thickness, pixel_size, zlp_counts, rng):
+    """Zero-loss tail amplitude and exponent maps and the HAADF image of a particle film.
+
+    The tail is ``A = A_0 (1 + G_1nm * m)``, ``r = 3.5 - 0.5 G_1nm * m`` (``m`` the coverage);
+    the HAADF is the relative projected thickness blurred by the probe, plus detector noise
+    (one normal draw per pixel from ``rng``).
+    """
+    blurred = gaussian_filter(coverage, 1.0 / pixel_size, mode="nearest")
+    zlp_amp = zlp_counts * (1.0 + blurred)
+    zlp_exp = 3.5 - 0.5 * blurred
+    probe = gaussian_filter(relative_thickness, 0.6, mode="nearest")
+    noise = rng.normal(0.0, 0.02, size=coverage.shape)
+    return zlp_amp, zlp_exp, (0.08 + probe + noise).astype(np.float32)
+
+
+def low_loss_image(data, energy, haadf, pixel_size, truth, clean, *, generator, seed, name):
+    """The SpectrumImage of a synthetic low-loss film (counts, nm), truth attached as is."""
+    if clean is not None:
         truth["clean"] = clean
     si = SpectrumImage(data, energy, haadf, pixel_size=pixel_size, pixel_unit="nm",
-                       metadata={"generator": "eelswidgets.datasets.nanocube_array",
+                       metadata={"generator": f"eelswidgets.datasets.{generator}",
                                  "seed": seed, "signal": "EELS low loss", "units": "counts"},
-                       name="synthetic nanocube array")
+                       name=name)
     si.truth = truth  # owned by this object; skips a deep copy of the (large) clean cube
     return si
