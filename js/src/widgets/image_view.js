@@ -11,7 +11,7 @@ import { colorize, cssGradient, parseColor } from "../lib/colormaps.js";
 import { decodeArray, encodeArray } from "../lib/codec.js";
 import {
   displaySize, formatNumber, fractionToContinuous, fractionToPixel, polygonIndices, rectIndices,
-  scaleBar, unionSorted,
+  scaleBar, unionSorted, windowBox,
 } from "../lib/geometry.js";
 import {
   coalesce, ensureStyle, eventFraction, h, nowMs, setText, sizeCanvas, throttle,
@@ -172,7 +172,7 @@ function render({ model, el }) {
     const [py, px] = model.get("pixel") || [0, 0];
     const win = model.get("window") | 0;
     if (win > 0) {
-      const y0 = py - Math.floor(win / 2), x0 = px - Math.floor(win / 2);
+      const [y0, x0] = windowBox(py, px, win);
       const p = new Path2D();
       p.rect(x0 * sx, y0 * sy, win * sx, win * sy);
       strokeTwice(p, 1);

@@ -9,7 +9,7 @@ import { colorize, cssGradient } from "../lib/colormaps.js";
 import { decodeArray } from "../lib/codec.js";
 import {
   finiteRange, formatNumber, gridToLatent, latentToGrid, minMaxDecimate, niceStep, niceTicks,
-  tileAt,
+  displayRow, tileAt,
 } from "../lib/geometry.js";
 import { coalesce, ensureStyle, h, nowMs, setText, sizeCanvas } from "../lib/dom.js";
 
@@ -51,7 +51,6 @@ function render({ model, el }) {
   let pending = null; // latent point waiting for its decoded tile
 
   const extent = () => model.get("extent") || [0, 1, 0, 1];
-  const origin = () => model.get("origin") || "lower";
 
   // ---------------------------------------------------------------- data
   function load() {
@@ -138,7 +137,7 @@ function render({ model, el }) {
     const ctx = c.getContext("2d");
     const im = ctx.createImageData(tw, th);
     for (let i = 0; i < gy; i++) {
-      const r = origin() === "upper" ? i : gy - 1 - i;
+      const r = displayRow(i, gy);
       for (let j = 0; j < gx; j++) {
         paintTile(tileValues(i, j), im.data);
         ctx.putImageData(im, j * tw, r * th);
@@ -182,7 +181,7 @@ function render({ model, el }) {
         ctx.strokeStyle = fg;
         ctx.lineWidth = 1;
         for (let i = 0; i < gy; i++) {
-          const r = origin() === "upper" ? i : gy - 1 - i;
+          const r = displayRow(i, gy);
           for (let j = 0; j < gx; j++) {
             drawLine(ctx, tileValues(i, j), j * cellW + 3, r * cellH + 3, cellW - 6, cellH - 6, yRange);
           }
@@ -200,14 +199,14 @@ function render({ model, el }) {
       ctx.stroke();
       if (hover) {
         const [i, j] = hover;
-        const r = origin() === "upper" ? i : gy - 1 - i;
+        const r = displayRow(i, gy);
         ctx.strokeStyle = "#1976d2";
         ctx.lineWidth = 2;
         ctx.strokeRect(j * cellW + 1, r * cellH + 1, cellW - 2, cellH - 2);
       }
       const z = pending || model.get("clicked");
       if (z) {
-        const [fx, fy] = latentToGrid(z[0], z[1], gx, gy, extent(), origin());
+        const [fx, fy] = latentToGrid(z[0], z[1], gx, gy, extent());
         const cx = fx * W, cy = fy * H;
         ctx.lineWidth = 3;
         ctx.strokeStyle = "rgba(255,255,255,0.9)";
@@ -237,13 +236,13 @@ function render({ model, el }) {
     ctx.fillStyle = fg;
     ctx.font = "11px sans-serif";
     // latent values at the grid's outer edges
-    const [z1l, z2b] = gridToLatent(0, 1, gx, gy, extent(), origin());
-    const [z1r, z2t] = gridToLatent(1, 0, gx, gy, extent(), origin());
+    const [z1l, z2b] = gridToLatent(0, 1, gx, gy, extent());
+    const [z1r, z2t] = gridToLatent(1, 0, gx, gy, extent());
     const xs = niceStep(Math.abs(z1r - z1l), 4), ys = niceStep(Math.abs(z2t - z2b), 4);
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
     for (const t of niceTicks(z1l, z1r, 4)) {
-      const [fx] = latentToGrid(t, 0, gx, gy, extent(), origin());
+      const [fx] = latentToGrid(t, 0, gx, gy, extent());
       const X = MARGIN.left + fx * W;
       ctx.fillRect(X - 0.5, MARGIN.top + H, 1, 4);
       ctx.fillText(formatNumber(roundTo(t, xs)), X, MARGIN.top + H + 6);
@@ -251,7 +250,7 @@ function render({ model, el }) {
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
     for (const t of niceTicks(z2b, z2t, 4)) {
-      const [, fy] = latentToGrid(0, t, gx, gy, extent(), origin());
+      const [, fy] = latentToGrid(0, t, gx, gy, extent());
       const Y = MARGIN.top + fy * H;
       ctx.fillRect(MARGIN.left - 4, Y - 0.5, 4, 1);
       ctx.fillText(formatNumber(roundTo(t, ys)), MARGIN.left - 6, Y);
@@ -410,7 +409,7 @@ function render({ model, el }) {
     if (!tiles) return;
     const [fx, fy] = gridFraction(event);
     if (!inside(fx, fy)) { onLeave(); return; }
-    const t = tileAt(fx, fy, gx, gy, origin());
+    const t = tileAt(fx, fy, gx, gy);
     if (hover && hover[0] === t[0] && hover[1] === t[1]) return;
     hover = t;
     drawGrid();
@@ -428,7 +427,7 @@ function render({ model, el }) {
     if (!tiles) return;
     const [fx, fy] = gridFraction(event);
     if (!inside(fx, fy)) return;
-    const z = gridToLatent(fx, fy, gx, gy, extent(), origin());
+    const z = gridToLatent(fx, fy, gx, gy, extent());
     const old = model.get("clicked");
     if (!old || old[0] !== z[0] || old[1] !== z[1]) {
       pending = z; // cleared when the kernel's answer (_decode_serial or status) arrives
@@ -460,7 +459,6 @@ function render({ model, el }) {
   model.on("change:kind", () => { dirty.tiles = true; update(); });
   model.on("change:colormap", () => { dirty.image = true; update(); });
   model.on("change:clim", () => { dirty.image = true; update(); });
-  model.on("change:origin", () => { dirty.image = true; update(); });
   const onDecoded = () => { pending = null; hover = null; dirty.decoded = true; update(); };
   model.on("change:decoded", onDecoded);
   model.on("change:_decode_serial", onDecoded);
