@@ -1,27 +1,52 @@
-"""Analysis of model outputs: latent maps, densities, manifold grids, error maps, composites.
+"""The one home of latent-space maths: ranges, grids, maps, densities, errors, composites.
 
-Arrays in, arrays out: nothing here plots. Pixels without a value are NaN in every map.
+Arrays in, arrays out: nothing here plots, and nothing here imports the models or the
+widgets (the models use these functions; see ``docs/design.md``). Pixels without a value are
+NaN in every map.
+
+Conventions (one of each, used by every model and view):
+
+- **Latent range**: the 2nd to 98th percentile of each latent over the training codes
+  (:data:`RANGE_PERCENTILES`, :func:`latent_ranges`); the latents a grid does not vary are
+  held at the median of the training codes (:func:`latent_center`).
+- **Grid orientation**: ``grid[i, j]`` varies ``dims[0]`` with the column ``j`` and
+  ``dims[1]`` with the row ``i``, both increasing; row 0 is drawn at the *bottom*, so the
+  second latent points up (:func:`manifold_grid`, :func:`tile_mosaic`).
+- **Relative error**: ``100 * sum (pred - true)^2 / sum true^2`` in percent, NaN where the
+  true values are all zero (:func:`relative_error`).
+- **RGB composite**: three channels, each mapped to [0, 1] by its own finite minimum and
+  maximum, or by fixed limits (:func:`rgb_composite`).
+- **Window geometry** lives in :mod:`eelswidgets.patches`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_float_array, check_choice, check_int, check_mask
+from ._checks import as_float_array, check_choice, check_finite, check_int, check_mask
 from .spectrum_image import SpectrumImage
 
 __all__ = [
-    "code_ranges",
+    "RANGE_PERCENTILES",
     "error_haadf_correlation",
     "error_map",
     "histograms",
+    "latent_center",
     "latent_kde",
     "latent_maps",
+    "latent_ranges",
     "manifold_grid",
+    "relative_error",
     "rgb_composite",
     "scaled_mse_percent",
+    "rgb_tiles",
+    "tile_mosaic",
     "window_error_map",
 ]
+
+#: percentiles of the training codes that span a latent axis (robust to a few outliers,
+#: yet covering nearly all codes): the span of every decoded manifold
+RANGE_PERCENTILES = (2.0, 98.0)
 
 
 # ----------------------------------------------------------------------------- latent space
@@ -72,25 +97,36 @@ def _codes_2d(z, name: str = "z") -> np.ndarray:
     return arr
 
 
-def code_ranges(z, percentiles: tuple[float, float] = (2.0, 98.0)) -> np.ndarray:
+def latent_ranges(z, percentiles: tuple[float, float] = RANGE_PERCENTILES) -> np.ndarray:
     """Per-dimension ``(lo, hi)`` percentiles of latent codes (NaN rows ignored).
+
+    This is the span of every decoded manifold (the models store it as ``latent_ranges_``).
 
     Parameters
     ----------
     z : array_like, shape (n, d) or (ny, nx, d)
         Codes or latent maps.
     percentiles : (float, float)
-        Lower and upper percentile.
+        Lower and upper percentile (default :data:`RANGE_PERCENTILES`).
 
     Returns
     -------
-    numpy.ndarray, shape (d, 2)
+    numpy.ndarray, shape (d, 2), float64
     """
     arr = _codes_2d(z)
     lo, hi = (float(p) for p in percentiles)
     if not 0 <= lo < hi <= 100:
         raise ValueError(f"percentiles must satisfy 0 <= lo < hi <= 100, got {percentiles}")
     return np.percentile(arr, [lo, hi], axis=0).T
+
+
+def latent_center(z) -> np.ndarray:
+    """Per-dimension median of latent codes (NaN rows ignored), shape ``(d,)``.
+
+    The value at which a manifold holds the latents it does not vary (the models store it
+    as ``latent_center_``).
+    """
+    return np.median(_codes_2d(z), axis=0)
 
 
 def latent_kde(z, grid: int = 100, bandwidth=None, *, dims: tuple[int, int] = (0, 1),
@@ -219,20 +255,21 @@ def manifold_grid(ranges, grid: int = 8, *, dims: tuple[int, int] = (0, 1), fixe
     ----------
     ranges : array_like, shape (2, 2) or (d, 2)
         ``(lo, hi)`` of the two varied dimensions (shape (2, 2)), or of every dimension
-        (shape (d, 2), e.g. from :func:`code_ranges`), in which case ``dims`` picks two.
+        (shape (d, 2), e.g. from :func:`latent_ranges`), in which case ``dims`` picks two.
     grid : int
         Points per axis.
     dims : (int, int)
         Varied dimensions (when ``ranges`` covers all d dimensions or ``fixed`` is given).
     fixed : array_like, shape (d,), optional
-        Values of all d dimensions; the two ``dims`` are then overwritten by the grid. Default:
-        the middle of ``ranges`` when ``ranges`` has d rows; not needed for d = 2.
+        Values of all d dimensions (e.g. :func:`latent_center`); the two ``dims`` are then
+        overwritten by the grid. Default: the middle of ``ranges`` when ``ranges`` has d
+        rows; not needed for d = 2.
 
     Returns
     -------
     numpy.ndarray, shape (grid, grid, d)
         ``out[i, j]`` varies ``dims[0]`` with ``j`` (columns) and ``dims[1]`` with ``i`` (rows),
-        both increasing.
+        both increasing: row 0 holds the lowest ``dims[1]`` and is drawn at the bottom.
     """
     grid = check_int(grid, "grid", low=1)
     r = as_float_array(ranges, "ranges", ndim=2, dtype=np.float64)
@@ -275,11 +312,40 @@ def _cube_and_valid(x, name: str):
     return arr, np.all(np.isfinite(arr), axis=-1)
 
 
+def relative_error(true, pred, axis) -> np.ndarray:
+    """Relative squared error in percent: ``100 * sum (pred - true)^2 / sum true^2``.
+
+    The one error kernel of the package (spectra, windows). NaN where the true values are
+    all zero.
+
+    Parameters
+    ----------
+    true, pred : array_like, same shape
+        True and predicted values.
+    axis : int or tuple of int
+        The axes summed over (e.g. the energy axis, or the two window axes).
+
+    Returns
+    -------
+    numpy.ndarray, float64
+        The input shape without ``axis``.
+    """
+    t = np.asarray(true, dtype=np.float64)
+    g = np.asarray(pred, dtype=np.float64)
+    if t.shape != g.shape:
+        raise ValueError(f"true has shape {t.shape} but pred has shape {g.shape}")
+    den = np.sum(t * t, axis=axis)
+    num = np.sum((g - t) ** 2, axis=axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, 100.0 * num / den, np.nan)
+
+
 def error_map(si, pred) -> np.ndarray:
     """Per-pixel relative squared error of a predicted cube, in percent.
 
-    ``100 * sum_E (pred - true)^2 / sum_E true^2`` at every pixel; NaN where either input has
-    no value (``valid`` False or NaN) or where the true spectrum is all zeros.
+    ``100 * sum_E (pred - true)^2 / sum_E true^2`` at every pixel (:func:`relative_error`);
+    NaN where either input has no value (``valid`` False or NaN) or where the true spectrum
+    is all zeros.
 
     Parameters
     ----------
@@ -299,15 +365,8 @@ def error_map(si, pred) -> np.ndarray:
                          f"predict on the same spectrum image")
     ok = v1 & v2
     out = np.full(ok.shape, np.nan, dtype=np.float32)
-    if not ok.any():
-        return out
-    t = true[ok].astype(np.float64)
-    g = guess[ok].astype(np.float64)
-    den = np.sum(t * t, axis=1)
-    num = np.sum((g - t) ** 2, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(den > 0, 100.0 * num / den, np.nan)
-    out[ok] = rel
+    if ok.any():
+        out[ok] = relative_error(true[ok], guess[ok], axis=1)
     return out
 
 
@@ -383,8 +442,9 @@ def scaled_mse_percent(reference, prediction, axis=-1) -> np.ndarray | float:
 def window_error_map(haadf, pred_windows, *, chunk: int = 4096) -> np.ndarray:
     """Per-pixel relative squared error of predicted HAADF windows, in percent.
 
-    The true window of pixel ``(y, x)`` covers rows ``y - w//2 ... y - w//2 + w - 1`` (and
-    likewise for columns) of ``haadf``. Pixels whose predicted window holds NaN are NaN.
+    The true window of pixel ``(y, x)`` is cut from ``haadf`` with the window geometry of
+    :mod:`eelswidgets.patches`. Pixels whose predicted window holds NaN, or whose window
+    crosses the border, are NaN.
 
     Parameters
     ----------
@@ -399,6 +459,8 @@ def window_error_map(haadf, pred_windows, *, chunk: int = 4096) -> np.ndarray:
     -------
     numpy.ndarray, shape (ny, nx), float32
     """
+    from .patches import border_mask, cut_windows
+
     img = as_float_array(haadf, "haadf", ndim=2, dtype=np.float64)
     pw = np.asarray(pred_windows)
     if pw.ndim != 4 or pw.shape[2] != pw.shape[3]:
@@ -409,25 +471,14 @@ def window_error_map(haadf, pred_windows, *, chunk: int = 4096) -> np.ndarray:
     chunk = check_int(chunk, "chunk", low=1)
     ny, nx = img.shape
     w = pw.shape[2]
-    h = w // 2
-    out = np.full((ny, nx), np.nan, dtype=np.float32)
-    cand = np.argwhere(np.all(np.isfinite(pw), axis=(2, 3)))
     if w > min(ny, nx):
         raise ValueError(f"window {w} is larger than the image {ny}x{nx}")
-    inside = ((cand[:, 0] >= h) & (cand[:, 0] - h + w <= ny)
-              & (cand[:, 1] >= h) & (cand[:, 1] - h + w <= nx))
-    cand = cand[inside]
-    offs = np.arange(w) - h
+    out = np.full((ny, nx), np.nan, dtype=np.float32)
+    cand = np.argwhere(np.all(np.isfinite(pw), axis=(2, 3)) & border_mask((ny, nx), w))
     for s in range(0, len(cand), chunk):
-        ys, xs = cand[s:s + chunk, 0], cand[s:s + chunk, 1]
-        rows = ys[:, None] + offs[None, :]
-        cols = xs[:, None] + offs[None, :]
-        true = img[rows[:, :, None], cols[:, None, :]]
-        guess = pw[ys, xs].astype(np.float64)
-        den = np.sum(true ** 2, axis=(1, 2))
-        num = np.sum((guess - true) ** 2, axis=(1, 2))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[ys, xs] = np.where(den > 0, 100.0 * num / den, np.nan)
+        pix = cand[s:s + chunk]
+        out[pix[:, 0], pix[:, 1]] = relative_error(cut_windows(img, pix, w),
+                                                   pw[pix[:, 0], pix[:, 1]], axis=(1, 2))
     return out
 
 
@@ -530,3 +581,68 @@ def rgb_composite(maps3, normalize: str = "channel", *, nan: str = "zero",
         out = np.concatenate([out, finite[..., None].astype(np.float64)], axis=-1)
     return out.astype(np.float32)
 
+
+
+def tile_mosaic(tiles, gap: int = 1, fill: float = np.nan) -> np.ndarray:
+    """Arrange tiles ``(g1, g2, h, w[, c])`` into one image, ``gap`` pixels of ``fill`` between.
+
+    Tile ``[i, j]`` goes to grid column ``j`` and grid row ``i`` counted from the *bottom*
+    (the grid orientation of :func:`manifold_grid`: the second latent points up).
+
+    Returns
+    -------
+    numpy.ndarray, shape (g1 * (h + gap) - gap, g2 * (w + gap) - gap[, c]), float64
+    """
+    t = np.asarray(tiles, dtype=float)
+    if t.ndim not in (4, 5):
+        raise ValueError(f"tiles must have shape (g1, g2, h, w) or (g1, g2, h, w, c), got "
+                         f"{t.shape}")
+    gap = check_int(gap, "gap", low=0)
+    g1, g2, h, w = t.shape[:4]
+    out = np.full((g1 * (h + gap) - gap, g2 * (w + gap) - gap, *t.shape[4:]), fill)
+    for i in range(g1):
+        r = (g1 - 1 - i) * (h + gap)
+        for j in range(g2):
+            c = j * (w + gap)
+            out[r:r + h, c:c + w] = t[i, j]
+    return out
+
+
+def rgb_tiles(tiles, *, channels=(0, 1, 2), gap: int = 1, normalize: str = "channel",
+              background: float = 1.0, ranges=None) -> np.ndarray:
+    """Compose a grid of 3-channel tiles (a decoded manifold) into one RGB image.
+
+    The colours come from :func:`rgb_composite` over all tiles together, the layout from
+    :func:`tile_mosaic` (row 0 of the grid at the bottom).
+
+    Parameters
+    ----------
+    tiles : array_like, shape (g1, g2, C, w, w)
+        E.g. the output of ``MultichannelRVAE.manifold``.
+    channels : sequence of 3 int
+        Channels shown as red, green and blue.
+    gap : int
+        Pixels between tiles (filled with ``background``).
+    normalize : {"channel", "joint", "none"}
+        Scale each channel to [0, 1] by its own range over all tiles, jointly, or clip only.
+    background : float
+        Gray level of the gaps.
+    ranges : array_like, shape (3, 2), optional
+        Fixed ``(lo, hi)`` per shown channel instead of the tiles' own range (e.g. the same
+        absolute scale for several manifolds).
+
+    Returns
+    -------
+    numpy.ndarray, shape (g1 * (w + gap) - gap, g2 * (w + gap) - gap, 3), float32 in [0, 1]
+    """
+    arr = as_float_array(tiles, "tiles", ndim=5)
+    c = arr.shape[2]
+    ch = [check_int(v, "channel", low=0) for v in channels]
+    if len(ch) != 3:
+        raise ValueError(f"an RGB composite needs exactly 3 channels, got channels={channels}")
+    if max(ch) >= c:
+        raise ValueError(f"the tiles have {c} channel(s); choose 3 of them with channels=...")
+    rgb = arr[:, :, ch]
+    check_finite(rgb, "tiles")
+    rgb = rgb_composite(rgb, normalize, channel_axis=2, ranges=ranges)
+    return tile_mosaic(rgb, gap, fill=background).astype(np.float32)

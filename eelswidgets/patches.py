@@ -38,8 +38,8 @@ import torch
 
 from ._checks import as_float_array, check_choice, check_finite, check_int, check_mask
 
-__all__ = ["ArrayWindows", "WindowSampler", "Windows", "check_window_fits", "largest_window",
-           "make_windows", "window_bounds"]
+__all__ = ["ArrayWindows", "WindowSampler", "Windows", "border_mask", "check_window_fits",
+           "cut_windows", "largest_window", "make_windows", "window_bounds", "window_slices"]
 
 _NORMALIZE = ("channel", "joint", "none")
 
@@ -56,6 +56,87 @@ def window_bounds(window: int) -> tuple[int, int]:
     """
     w = check_int(window, "window", low=1)
     return w // 2, w - 1 - w // 2
+
+
+def border_mask(shape, window: int) -> np.ndarray:
+    """Pixels whose ``window x window`` window lies entirely inside an image of ``shape``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(ny, nx)`` (further entries are ignored).
+    window : int
+        Window size ``w``.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (ny, nx)
+        True for ``w//2 <= y <= ny - w + w//2`` (and likewise for ``x``); all False when the
+        window is larger than the image.
+
+    Examples
+    --------
+    >>> border_mask((4, 5), 3).astype(int)
+    array([[0, 0, 0, 0, 0],
+           [0, 1, 1, 1, 0],
+           [0, 1, 1, 1, 0],
+           [0, 0, 0, 0, 0]])
+    """
+    ny, nx = (check_int(v, "shape entry", low=0) for v in tuple(shape)[:2])
+    before, after = window_bounds(window)
+    out = np.zeros((ny, nx), dtype=bool)
+    out[before:max(ny - after, 0), before:max(nx - after, 0)] = True
+    return out
+
+
+def window_slices(y: int, x: int, window: int, shape) -> tuple[slice, slice] | None:
+    """Row and column slices of the window of pixel ``(y, x)``; None if it crosses the border.
+
+    ``image[..., rows, cols]`` is then the ``w x w`` window the models see at that pixel.
+    """
+    before, _after = window_bounds(window)
+    w = int(window)
+    y0, x0 = int(y) - before, int(x) - before
+    ny, nx = int(shape[-2]), int(shape[-1])
+    if y0 < 0 or x0 < 0 or y0 + w > ny or x0 + w > nx:
+        return None
+    return slice(y0, y0 + w), slice(x0, x0 + w)
+
+
+def cut_windows(image, pixels, window: int) -> np.ndarray:
+    """Copy the windows around some pixels of an image or stack (index arithmetic).
+
+    Only the windows asked for are copied, so callers cut a batch at a time.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, shape (ny, nx) or (C, ny, nx)
+        The image (e.g. HAADF) or stack of maps, as stored (not normalised).
+    pixels : array_like of int, shape (n, 2)
+        ``(y, x)`` of each window's pixel; every window must lie inside the image (see
+        :func:`border_mask`).
+    window : int
+        Window size ``w``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, w, w) or (n, C, w, w)
+        Same dtype as ``image``.
+    """
+    img = np.asarray(image)
+    pix = np.asarray(pixels, dtype=np.int64).reshape(-1, 2)
+    before, after = window_bounds(window)
+    ny, nx = img.shape[-2:]
+    if pix.size and (pix[:, 0].min() < before or pix[:, 1].min() < before
+                     or pix[:, 0].max() >= ny - after or pix[:, 1].max() >= nx - after):
+        raise ValueError(f"some pixels have no {window}x{window} window inside the "
+                         f"{ny}x{nx} image; keep pixels where border_mask is True")
+    offs = np.arange(int(window)) - before
+    rows = pix[:, 0:1] + offs[None, :]                     # (n, w)
+    cols = pix[:, 1:2] + offs[None, :]
+    if img.ndim == 2:
+        return img[rows[:, :, None], cols[:, None, :]]
+    return np.moveaxis(img[:, rows[:, :, None], cols[:, None, :]], 0, 1)
 
 
 def largest_window(ny: int, nx: int, *, multiple: int = 1, minimum: int = 1) -> int | None:
@@ -249,8 +330,7 @@ class Windows:
         self.n_channels = c
         self.image_shape = (ny, nx)
         before, after = window_bounds(w)
-        valid = np.zeros((ny, nx), dtype=bool)
-        valid[before:ny - after, before:nx - after] = True
+        valid = border_mask((ny, nx), w)
         if mask is not None:
             valid &= check_mask(mask, (ny, nx), "mask")
             if not valid.any():

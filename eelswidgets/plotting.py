@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .analysis import tile_mosaic
+
 __all__ = [
     "nice_length",
     "plot_decomposition",
@@ -307,27 +309,6 @@ def plot_spectrum_grid(energy, spectra, *, xlabel: str = "latent dim 1",
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return fig
-
-
-def tile_mosaic(tiles, gap: int = 1) -> np.ndarray:
-    """Arrange tiles ``(g1, g2, h, w[, c])`` into one image with ``gap`` NaN pixels between.
-
-    Row ``i`` of the grid is placed at the *bottom* for ``i = 0`` (latent dimension 2
-    increasing upwards, as in the papers' manifold plots).
-    """
-    t = np.asarray(tiles, dtype=float)
-    if t.ndim not in (4, 5):
-        raise ValueError(f"tiles must have shape (g1, g2, h, w) or (g1, g2, h, w, c), got "
-                         f"{t.shape}")
-    g1, g2, h, w = t.shape[:4]
-    extra = t.shape[4:]
-    out = np.full((g1 * (h + gap) - gap, g2 * (w + gap) - gap, *extra), np.nan)
-    for i in range(g1):
-        r = (g1 - 1 - i) * (h + gap)
-        for j in range(g2):
-            c = j * (w + gap)
-            out[r:r + h, c:c + w] = t[i, j]
-    return out
 
 
 def plot_tiles(tiles, *, cmap: str = "gray", ax=None, xlabel: str = "latent dim 1",

@@ -73,9 +73,13 @@ def test_histograms_match_numpy_and_ignore_nan():
         an.histograms(np.full((3, 2), np.nan))
 
 
-def test_code_ranges_and_manifold_grid():
+def test_latent_ranges_center_and_manifold_grid():
     z = np.stack([np.linspace(0, 100, 101), np.linspace(-1, 1, 101), np.zeros(101)], 1)
-    r = an.code_ranges(z, percentiles=(10, 90))
+    assert an.RANGE_PERCENTILES == (2.0, 98.0)
+    np.testing.assert_allclose(an.latent_ranges(z), [[2, 98], [-0.96, 0.96], [0, 0]])
+    zn = np.vstack([z, np.full((1, 3), np.nan)])                       # NaN rows ignored
+    np.testing.assert_allclose(an.latent_center(zn), [50, 0, 0])
+    r = an.latent_ranges(z, percentiles=(10, 90))
     np.testing.assert_allclose(r, [[10, 90], [-0.8, 0.8], [0, 0]])
     g = an.manifold_grid(r, grid=5)
     assert g.shape == (5, 5, 3)
@@ -135,6 +139,14 @@ def test_window_error_map():
         an.window_error_map(img[:10], pred)
     with pytest.raises(ValueError, match=r"\(ny, nx, w, w\)"):
         an.window_error_map(img, pred[..., :3])
+
+
+def test_relative_error_kernel():
+    t = np.array([[1.0, 2.0], [0.0, 0.0], [3.0, 4.0]])
+    p = np.array([[1.0, 3.0], [1.0, 1.0], [3.0, 4.0]])
+    np.testing.assert_allclose(an.relative_error(t, p, axis=1), [20.0, np.nan, 0.0])
+    with pytest.raises(ValueError, match="shape"):
+        an.relative_error(t, p[:2], axis=1)
 
 
 def test_error_haadf_correlation():
@@ -257,3 +269,24 @@ def test_scaled_mse_percent_bad_input():
         an.scaled_mse_percent(np.arange(4.0), np.zeros(4), axis=2)
     with pytest.raises(TypeError, match="numbers"):
         an.scaled_mse_percent("abc", np.zeros(3))
+
+
+def test_tile_mosaic_and_rgb_tiles_put_row_0_at_the_bottom():
+    tiles = np.arange(6, dtype=float).reshape(2, 3, 1, 1)      # tile [i, j] holds 3 i + j
+    m = an.tile_mosaic(tiles, gap=1)
+    assert m.shape == (3, 5)
+    np.testing.assert_array_equal(m[[2, 2, 2, 0, 0, 0], [0, 2, 4, 0, 2, 4]], [0, 1, 2, 3, 4, 5])
+    assert np.isnan(m[1]).all()
+    rgb_in = np.zeros((2, 2, 3, 2, 2))
+    rgb_in[0, 0, 0] = 1.0                                       # tile [0, 0]: pure red
+    rgb = an.rgb_tiles(rgb_in, gap=1, background=0.5)
+    assert rgb.shape == (5, 5, 3) and rgb.dtype == np.float32
+    np.testing.assert_array_equal(rgb[3:, :2], np.broadcast_to([1, 0, 0], (2, 2, 3)))
+    np.testing.assert_array_equal(rgb[:2, :2], 0)               # tile [1, 0] at the top
+    np.testing.assert_array_equal(rgb[2], 0.5)                  # the gap
+    # fixed limits (an absolute scale shared by several grids) instead of the tiles' own
+    fixed = an.rgb_tiles(rgb_in * 0.5, gap=0, ranges=[(0, 1)] * 3)
+    assert fixed.max() == pytest.approx(0.5)
+    assert an.rgb_tiles(rgb_in * 0.5, gap=0).max() == 1.0
+    with pytest.raises(ValueError, match="NaN"):
+        an.rgb_tiles(np.full((1, 1, 3, 2, 2), np.nan))

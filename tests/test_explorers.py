@@ -321,6 +321,35 @@ def test_rvae_latent_explorer_and_three_way_link(fitted):
                                    rtol=1e-5)
     shared.indices = []                             # empty selection: overlays hidden
     assert all(ex.spectrum_view.overlay("selection mean") is None for ex in (rx, vx, dx))
+    # the manifold: the model's own grid over latent_ranges_, in the one orientation
+    r = rv.latent_ranges_
+    assert rx.manifold.extent == pytest.approx([r[0, 0], r[0, 1], r[1, 0], r[1, 1]])
+    np.testing.assert_allclose(rx.manifold.tiles, np.moveaxis(rv.manifold(grid=8), 2, -1),
+                               rtol=1e-6)
+    lo = np.array([r[0, 0], r[1, 0]], np.float32)   # tile [0, 0]: lowest z1 and z2
+    np.testing.assert_allclose(rx.manifold.decode(lo), rx.manifold.tiles[0, 0], atol=1e-6)
+
+
+def test_latent_explorer_serves_any_latent_model_through_its_adapter(si):
+    import torch
+
+    from eelswidgets.widgets import LatentExplorer
+
+    torch.set_num_threads(1)
+    cubes = ew.datasets.nanocube_array(seed=0, shape=(20, 20), n_energy=32)
+    m2 = ew.Im2Spec(latent_dim=3, window=8, epochs=1, seed=0).fit(cubes, progress=False)
+    ex = LatentExplorer(cubes, m2, dims=(0, 2), manifold_grid=3)   # no branch of its own
+    z = m2.encode(cubes)
+    assert ex.scatter.x.size == int(np.isfinite(z[..., 0]).sum())
+    ex.selection.pixel = (10, 10)
+    np.testing.assert_allclose(ex.spectrum_view.overlay("decoded"), m2.decode(z[10, 10]),
+                               rtol=1e-5)
+    np.testing.assert_allclose(ex.manifold.tiles, m2.manifold(grid=3, dims=(0, 2)),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="stack= is for models that encode maps"):
+        LatentExplorer(cubes, m2, stack=np.zeros((1, 20, 20)))
+    with pytest.raises(TypeError, match="fitted latent model"):
+        LatentExplorer(si, object())
 
 
 def test_im2spec_explorer():

@@ -314,8 +314,9 @@ SPECIFIC = {
             "out_hi": [1, 1]}), ValueError, "normalization"),
         ("normalization_missing_key", S("normalization", {"method": "channel"}),
          ValueError, "normalization"),
-        ("z_range_short", S("z_range", [[0, 1]]), ValueError, "z_range"),
-        ("z_range_nan", S("z_range", [[NAN, 1], [0, 1]]), ValueError, "z_range"),
+        ("latent_ranges_short", S("latent_ranges", [[0, 1]]), ValueError, "latent_ranges"),
+        ("latent_ranges_nan", S("latent_ranges", [[NAN, 1], [0, 1]]), ValueError,
+         "latent_ranges"),
     ],
     "Im2Spec": [
         ("window_odd", P("window", 15), ValueError, "even"),
@@ -324,7 +325,7 @@ SPECIFIC = {
         ("nb_filters_huge", P("nb_filters", 10**6), ValueError, "nb_filters"),
         ("spec_scale_zero", S("spec_scale", 0), ValueError, "spec_scale"),
         ("spec_scale_nan", S("spec_scale", NAN), ValueError, "spec_scale"),
-        ("code_lo_short", S("code_lo", [0.0]), ValueError, "code_lo"),
+        ("latent_center_short", S("latent_center", [0.0]), ValueError, "latent_center"),
         ("haadf_norm_two_channels", S("haadf_norm", {
             "method": "channel", "lo": [0, 0], "hi": [1, 1], "out_lo": [0, 0],
             "out_hi": [1, 1]}), ValueError, "haadf_norm"),
@@ -334,7 +335,7 @@ SPECIFIC = {
         ("window_not_multiple_of_4", P("window", 18), ValueError, "multiple of 4"),
         ("pool_zero", P("pool", 0), ValueError, "pool"),
         ("n_dilated_huge", P("n_dilated", 10**4), ValueError, "n_dilated"),
-        ("code_mid_text", S("code_mid", "median"), TypeError, "code_mid"),
+        ("latent_center_text", S("latent_center", "median"), TypeError, "latent_center"),
         ("n_energy_2", S("n_energy", 2), ValueError, "shape"),
     ],
 }

@@ -123,7 +123,13 @@ def test_latent_grid_decodes_the_grid(im10, sp10):
     assert coords.shape == (4, 4, 10)
     assert np.all(np.diff(coords[0, :, 0]) > 0) and np.all(np.diff(coords[:, 0, 1]) > 0)
     np.testing.assert_allclose(coords[:, :, 2:], np.broadcast_to(
-        np.asarray(im10.state_["code_mid"][2:], np.float32), (4, 4, 8)))
+        im10.latent_center_[2:].astype(np.float32), (4, 4, 8)))
+    # the span is the 2nd-98th percentile of the training codes (the package's one range)
+    r = im10.latent_ranges_
+    np.testing.assert_allclose(coords[0, [0, -1], 0], r[0], rtol=1e-6)
+    np.testing.assert_allclose(coords[[0, -1], 0, 1], r[1], rtol=1e-6)
+    # manifold is the same lattice, decoded
+    np.testing.assert_allclose(im10.manifold(grid=4), spectra, rtol=1e-6)
     np.testing.assert_allclose(spectra[2, 3], im10.decode(coords[2, 3]), rtol=1e-5,
                                atol=1e-4)
     assert np.ptp(spectra.reshape(16, -1), axis=0).max() > 0  # the grid is not constant

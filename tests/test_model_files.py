@@ -166,3 +166,57 @@ def test_crafted_pickles_are_refused_without_running(tmp_path):
     # sanity: the payload really would have run if unpickled
     pickle.loads(raw_pickle.read_bytes()).close()
     assert marker.exists()
+
+
+def _with_old_state(path, out, change):
+    """Copy a model file with its header's fitted constants changed (an older version's)."""
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    header = json.loads(members["eelsmodel.json"])
+    change(header["state"])
+    members["eelsmodel.json"] = json.dumps(header).encode()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out
+
+
+def test_latent_summary_round_trips_and_older_files_still_load(tmp_path, si, vae, rvae, maps):
+    for model in (vae, rvae):
+        back = load_model(model.save(tmp_path / "m.eelsmodel"))
+        np.testing.assert_array_equal(back.latent_ranges_, model.latent_ranges_)
+        np.testing.assert_array_equal(back.latent_center_, model.latent_center_)
+    assert vae.latent_ranges_.shape == (3, 2) and vae.latent_center_.shape == (3,)
+    np.testing.assert_allclose(vae.latent_ranges_,
+                               np.percentile(vae.encode(si).reshape(-1, 3), [2, 98], 0).T,
+                               rtol=1e-4, atol=1e-5)
+
+    def rvae_before(state):                      # the rVAE stored z_range only
+        state["z_range"] = state.pop("latent_ranges")
+        del state["latent_center"]
+
+    old = MultichannelRVAE.load(_with_old_state(rvae.save(tmp_path / "r.eelsmodel"),
+                                                tmp_path / "r_old.eelsmodel", rvae_before))
+    np.testing.assert_array_equal(old.latent_ranges_, rvae.latent_ranges_)
+    np.testing.assert_array_equal(old.latent_center_, [0.0, 0.0])
+    np.testing.assert_array_equal(old.manifold(grid=3), rvae.manifold(grid=3))  # d = 2
+
+    def vae_before(state):                       # the VAE stored no latent summary
+        del state["latent_ranges"], state["latent_center"]
+
+    old_vae = SpectralVAE.load(_with_old_state(vae.save(tmp_path / "v.eelsmodel"),
+                                               tmp_path / "v_old.eelsmodel", vae_before))
+    np.testing.assert_array_equal(old_vae.encode(si), vae.encode(si))
+    with pytest.raises(ValueError, match="fit it again"):
+        old_vae.manifold(grid=3)
+
+
+def test_im2spec_files_from_before_the_latent_summary_are_upgraded():
+    old = {"n_train": 5, "code_lo": [0.0, -1.0], "code_hi": [1.0, 2.0], "code_mid": [0.5, 0.0]}
+    new = ew.Im2Spec._upgrade_state(old)
+    assert new["latent_ranges"] == [[0.0, 1.0], [-1.0, 2.0]]
+    assert new["latent_center"] == [0.5, 0.0] and new["n_train"] == 5
+    assert not {"code_lo", "code_hi", "code_mid"} & set(new) and "code_lo" in old
+    # a damaged old file still fails with the field named (lists of different length)
+    bad = ew.Im2Spec._upgrade_state({"code_lo": [0.0], "code_hi": [1.0, 2.0]})
+    assert bad["latent_ranges"] == [0.0]

@@ -159,3 +159,31 @@ def test_array_windows_and_make_windows():
         ArrayWindows(rng.random((3, 1, 4, 5)))
     with pytest.raises(ValueError, match="mask"):
         make_windows(arr, mask=np.ones((6, 6), bool))
+
+
+def test_border_mask_slices_and_cut_windows_share_the_window_rule():
+    from eelswidgets.patches import border_mask, cut_windows, window_slices
+
+    img = np.arange(7 * 9, dtype=np.float32).reshape(7, 9)
+    for w in (1, 3, 4):
+        before, after = window_bounds(w)
+        mask = border_mask(img.shape, w)
+        assert mask.sum() == (7 - w + 1) * (9 - w + 1)
+        assert mask[before, before] and mask[7 - 1 - after, 9 - 1 - after]
+        pix = np.argwhere(mask)
+        cut = cut_windows(img, pix, w)
+        for (y, x), win in zip(pix, cut, strict=True):
+            rows, cols = window_slices(y, x, w, img.shape)
+            np.testing.assert_array_equal(win, img[rows, cols])
+            assert win[before, before] == img[y, x]           # the pixel at index w // 2
+    assert window_slices(0, 0, 3, img.shape) is None and window_slices(6, 8, 4, img.shape) is None
+    stack = np.stack([img, -img])
+    np.testing.assert_array_equal(cut_windows(stack, [[3, 4]], 3)[0, 1], -img[2:5, 3:6])
+    assert not border_mask((3, 3), 5).any()
+    with pytest.raises(ValueError, match="border_mask"):
+        cut_windows(img, [[0, 0]], 3)
+    # the lazy Windows cut the same windows
+    win = Windows(img, 4, normalize="none")
+    np.testing.assert_array_equal(win.valid_mask, border_mask(img.shape, 4))
+    np.testing.assert_array_equal(win.materialize()[:, 0].numpy(),
+                                  cut_windows(img, win.centers, 4))

@@ -17,8 +17,8 @@ LAYERS = {
     "spectrum_image": 1,
     "io": 2, "datasets": 2,
     "decomposition": 3, "patches": 3,
-    "models": 4,
-    "analysis": 5,
+    "analysis": 4,
+    "models": 5,
     "plotting": 6, "widgets": 6,
 }
 

@@ -97,6 +97,15 @@ def test_manifold_rgb_tiles_decode_and_errors(motifs, spatial):
     assert MultichannelRVAE.rgb_tiles(tiles).shape == rgb.shape
     custom = spatial.manifold(grid=3, ranges=((-1, 1), (-2, 2)))
     assert custom.shape == (3, 3, 3, 12, 12)
+    # one grid orientation: z1 grows with the column, z2 with the row (row 0 = lowest z2)
+    zz = np.array([[-1, -2], [1, -2], [-1, 2]], np.float32)
+    np.testing.assert_allclose(custom[[0, 0, 2], [0, 2, 0]], spatial.decode(zz), atol=1e-6)
+    # the default span: 2nd-98th percentile of the training codes
+    z = spatial.encode(motifs.windows(12))["z"]
+    np.testing.assert_allclose(spatial.latent_ranges_, np.percentile(z, [2, 98], axis=0).T,
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(spatial.latent_center_, np.median(z, axis=0), rtol=1e-4,
+                               atol=1e-5)
     z = np.zeros((2, 2), np.float32)
     w0 = spatial.decode(z)
     w90 = spatial.decode(z, angle=np.pi / 2)

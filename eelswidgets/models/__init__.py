@@ -22,7 +22,7 @@ _LAZY = {
     "seed_everything": ("eelswidgets.models.trainer", "seed_everything"),
     "SpectralVAE": ("eelswidgets.models.spectral_vae", "SpectralVAE"),
     "MultichannelRVAE": ("eelswidgets.models.rvae", "MultichannelRVAE"),
-    "rgb_tiles": ("eelswidgets.models.rvae", "rgb_tiles"),
+    "rgb_tiles": ("eelswidgets.analysis", "rgb_tiles"),
     "Im2Spec": ("eelswidgets.models.im2spec", "Im2Spec"),
     "Spec2Im": ("eelswidgets.models.im2spec", "Spec2Im"),
 }

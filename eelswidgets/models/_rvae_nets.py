@@ -32,11 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..patches import window_bounds
+
 
 def window_coords(window: int) -> torch.Tensor:
     """Pixel coordinates ``(w*w, 2)`` as ``(x, y)``, centred on pixel ``w // 2``, row-major."""
     half = max((window - 1) / 2.0, 0.5)
-    t = (torch.arange(window, dtype=torch.float32) - window // 2) / half
+    t = (torch.arange(window, dtype=torch.float32) - window_bounds(window)[0]) / half
     yy, xx = torch.meshgrid(t, t, indexing="ij")
     return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
 
@@ -261,7 +263,7 @@ class FastDecoder(nn.Module):
         half = max((window - 1) / 2.0, 0.5)
         # coordinate q -> canvas pixel q * half + (w // 2 + margin) -> grid_sample's [-1, 1]
         self.scale = 2.0 * half / (self.canvas - 1)
-        self.offset = 2.0 * (window // 2 + margin) / (self.canvas - 1) - 1.0
+        self.offset = 2.0 * (window_bounds(window)[0] + margin) / (self.canvas - 1) - 1.0
         self.register_buffer("coords", window_coords(window), persistent=False)
         self.template = _tanh_mlp([latent_dim] + [hidden] * n_layers + [
             n_channels * self.canvas * self.canvas], last_activation=False)

@@ -385,6 +385,7 @@ class BaseModel:
         Returns ``(params, json_state, arrays)`` with ``arrays`` mapping each fitted-state
         array to the ``(numpy dtype, shape)`` its tensor must have.
         """
+        header = dict(header, state=cls._upgrade_state(header["state"]))
         rules = cls._parameter_constraints
         names = set(cls._get_param_names())
         if set(rules) != names:
@@ -404,6 +405,11 @@ class BaseModel:
         ctx = {**params, **state}
         arrays = {k: state_rules[k].spec(ctx) for k in array_keys}
         return params, state, arrays
+
+    @classmethod
+    def _upgrade_state(cls, state: dict[str, Any]) -> dict[str, Any]:
+        """Hook: bring the fitted constants of a file from an older version up to date."""
+        return state
 
     def _state_from_file(self, state: dict[str, Any]) -> dict[str, Any]:
         """Hook: convert the stored state (e.g. lists back to arrays). Default: as is."""

@@ -29,11 +29,13 @@ import numpy as np
 import torch
 
 from .._checks import as_float_array, check_int, check_mask
-from ..patches import Windows, check_window_fits, window_bounds
+from ..analysis import latent_maps, relative_error
+from ..patches import Windows, border_mask, check_window_fits, cut_windows, window_bounds
 from ..spectrum_image import SpectrumImage
 from ._im2spec_nets import Im2SpecNet, Spec2ImNet
-from ._params import TRAINING_RULES, Array, FloatList, Integer, Normalization, Real, Rule
-from .base import BaseModel, check_grid, fit_atomically
+from ._params import TRAINING_RULES, Array, Integer, Normalization, Real, Rule
+from .base import BaseModel, fit_atomically
+from .latent import LATENT_STATE, LatentModel
 
 __all__ = ["Im2Spec", "Spec2Im"]
 
@@ -54,9 +56,7 @@ _PAIR_STATE = {
     "haadf_norm": Normalization(1),
     "spec_scale": Real(0, None, low_open=True),
     "n_train": Integer(1, 2**40),
-    "code_lo": FloatList("latent_dim"),
-    "code_hi": FloatList("latent_dim"),
-    "code_mid": FloatList("latent_dim"),
+    **LATENT_STATE,
 }
 
 
@@ -85,7 +85,7 @@ def _spec2im_loss(module, batch):
     return torch.mean((module(spectra) - windows[:, 0]) ** 2)
 
 
-class _PairModel(BaseModel):
+class _PairModel(LatentModel, BaseModel):
     """Shared machinery of :class:`Im2Spec` and :class:`Spec2Im` (not used directly)."""
 
     _input_kind = "window"  # what the encoder reads: "window" or "spectrum"
@@ -93,6 +93,11 @@ class _PairModel(BaseModel):
                                                    "_ref_cache")
 
     # ------------------------------------------------------------------ checks
+    @property
+    def _window_multiple(self) -> int:
+        """What the window must be a multiple of (the ``window`` rule's)."""
+        return int(self._parameter_constraints["window"].multiple_of)
+
     def _check_si(self, si, *, need_haadf: bool) -> SpectrumImage:
         if not isinstance(si, SpectrumImage):
             raise TypeError(f"{type(self).__name__} works on a SpectrumImage, got "
@@ -116,10 +121,7 @@ class _PairModel(BaseModel):
 
     def _usable(self, si: SpectrumImage, mask=None) -> np.ndarray:
         """Pixels with a value whose window fits inside the image (and inside ``mask``)."""
-        before, after = window_bounds(int(self.window))
-        ok = np.zeros((si.ny, si.nx), dtype=bool)
-        ok[before:si.ny - after, before:si.nx - after] = True
-        ok &= si.valid
+        ok = border_mask((si.ny, si.nx), int(self.window)) & si.valid
         if mask is not None:
             ok &= check_mask(mask, (si.ny, si.nx), "mask")
         return ok
@@ -193,10 +195,7 @@ class _PairModel(BaseModel):
         target = torch.from_numpy(spectra / np.float32(scale)).to(device)
         loss = _im2spec_loss if self._input_kind == "window" else _spec2im_loss
         self._train(_Pairs(windows, target), loss, callbacks=callbacks, progress=progress)
-        codes = self._encode_pixels(si, usable)
-        self.state_["code_lo"] = np.percentile(codes, 1.0, axis=0).tolist()
-        self.state_["code_hi"] = np.percentile(codes, 99.0, axis=0).tolist()
-        self.state_["code_mid"] = np.median(codes, axis=0).tolist()
+        self._store_latent_summary(self._encode_pixels(si, usable))
         self._reference = si
         self._ref_cache = None
         return self
@@ -243,10 +242,9 @@ class _PairModel(BaseModel):
         """
         si = self._check_input_si(si)
         mask = self._usable(si)
-        out = np.full((si.ny, si.nx, int(self.latent_dim)), np.nan, dtype=np.float32)
-        if mask.any():
-            out[mask] = self._encode_pixels(si, mask)
-        return out
+        if not mask.any():
+            return np.full((si.ny, si.nx, int(self.latent_dim)), np.nan, dtype=np.float32)
+        return latent_maps(self._encode_pixels(si, mask), mask)
 
     @torch.inference_mode()
     def _decode_normalized(self, z: np.ndarray) -> np.ndarray:
@@ -292,11 +290,11 @@ class _PairModel(BaseModel):
         return out[0] if single else out
 
     def latent_grid(self, grid: int = 8, ranges=None, *, dims: tuple[int, int] = (0, 1)):
-        """Decode a regular ``grid x grid`` lattice of latent points.
+        """Decode a regular ``grid x grid`` lattice of latent points, and return the points.
 
-        The two latent dimensions ``dims`` vary over ``ranges`` (default: the 1st to 99th
-        percentile of the training codes); every other dimension is held at the median of the
-        training codes.
+        The same lattice as :meth:`manifold`: the two latent dimensions ``dims`` vary over
+        ``ranges`` (default ``latent_ranges_``, the 2nd to 98th percentile of the training
+        codes); every other dimension is held at ``latent_center_`` (their median).
 
         Parameters
         ----------
@@ -317,29 +315,12 @@ class _PairModel(BaseModel):
             The latent points.
         """
         self._check_fitted()
-        g = check_grid(grid, int(np.prod(self._output_shape())))
-        d = int(self.latent_dim)
-        if d < 2:
+        if int(self.latent_dim) < 2:
             raise ValueError("latent_grid needs latent_dim >= 2; with one latent use "
                              "decode(np.linspace(lo, hi, n)[:, None])")
-        a, b = (int(k) for k in dims) if len(dims) == 2 else (-1, -1)
-        if not (0 <= a < d and 0 <= b < d and a != b):
-            raise ValueError(f"dims must be two different latent dimensions in [0, {d}), "
-                             f"got {dims!r}")
-        if ranges is None:
-            lo, hi = self.state_["code_lo"], self.state_["code_hi"]
-            r = np.array([[lo[a], hi[a]], [lo[b], hi[b]]], dtype=np.float64)
-        else:
-            r = np.asarray(ranges, dtype=np.float64)
-            if r.shape != (2, 2) or not np.all(np.isfinite(r)):
-                raise ValueError(f"ranges must be ((lo0, hi0), (lo1, hi1)) of finite "
-                                 f"numbers, got {ranges!r}")
-        coords = np.tile(np.asarray(self.state_["code_mid"], dtype=np.float64), (g, g, 1))
-        coords[:, :, a] = np.linspace(r[0, 0], r[0, 1], g)[None, :]
-        coords[:, :, b] = np.linspace(r[1, 0], r[1, 1], g)[:, None]
-        coords = coords.astype(np.float32)
-        decoded = self.decode(coords.reshape(-1, d))
-        return decoded.reshape(g, g, *decoded.shape[1:]), coords
+        coords = self._manifold_coords(grid, ranges, dims)
+        decoded = self.decode(coords.reshape(-1, coords.shape[-1]))
+        return decoded.reshape(*coords.shape[:2], *decoded.shape[1:]), coords
 
     # ------------------------------------------------------------------ back-projection
     def _reference_codes(self, si, mask):
@@ -417,16 +398,28 @@ class _PairModel(BaseModel):
 
     def _haadf_windows(self, si: SpectrumImage, pix: np.ndarray) -> np.ndarray:
         """Raw HAADF windows ``(n, w, w)`` around the pixels ``pix`` ``(n, 2)``."""
-        before, _ = window_bounds(int(self.window))
-        offs = np.arange(int(self.window)) - before
-        rows = pix[:, 0:1] + offs[None, :]
-        cols = pix[:, 1:2] + offs[None, :]
-        return si.haadf[rows[:, :, None], cols[:, None, :]]
+        return cut_windows(si.haadf, pix, int(self.window))
 
     def _raw_inputs(self, si: SpectrumImage, pix: np.ndarray) -> np.ndarray:
         if self._input_kind == "spectrum":
             return si.data[pix[:, 0], pix[:, 1]].astype(np.float32)
         return self._haadf_windows(si, pix).astype(np.float32)
+
+    @classmethod
+    def _upgrade_state(cls, state):
+        """Bring a file from before the latent summary up to date.
+
+        ``code_lo``/``code_hi`` (1st and 99th percentiles then) are the range, ``code_mid``
+        the centre.
+        """
+        state = dict(state)
+        if "code_lo" in state and "latent_ranges" not in state:
+            lo, hi = state.pop("code_lo"), state.pop("code_hi", None)
+            state["latent_ranges"] = (list(map(list, zip(lo, hi, strict=True)))
+                                      if isinstance(lo, list) and isinstance(hi, list)
+                                      and len(lo) == len(hi) else lo)
+            state["latent_center"] = state.pop("code_mid", None)
+        return super()._upgrade_state(state)
 
     def _state_from_file(self, state):
         state = dict(state)
@@ -462,8 +455,12 @@ class Im2Spec(_PairModel):
     module_, history_ : the network and the training history.
     state_ : dict
         ``n_energy``, ``energy``, ``haadf_norm`` (HAADF min/max), ``spec_scale``, ``n_train``,
-        ``code_lo``/``code_hi``/``code_mid`` (1st/99th percentile and median of the training
-        codes).
+        ``latent_ranges``, ``latent_center``.
+    latent_ranges_ : numpy.ndarray, shape (latent_dim, 2)
+        2nd and 98th percentile of each latent over the training codes (the default span of
+        :meth:`manifold` and :meth:`latent_grid`).
+    latent_center_ : numpy.ndarray, shape (latent_dim,)
+        Median of each latent over the training codes.
 
     Examples
     --------
@@ -477,6 +474,7 @@ class Im2Spec(_PairModel):
     """
 
     _input_kind = "window"
+    _short_name = "Im2Spec"
     _parameter_constraints: ClassVar[dict[str, Rule]] = {
         **_PAIR_RULES,
         "window": Integer(4, MAX_WINDOW, multiple_of=2, hint=(
@@ -581,6 +579,7 @@ class Spec2Im(_PairModel):
     """
 
     _input_kind = "spectrum"
+    _short_name = "Spec2Im"
     _parameter_constraints: ClassVar[dict[str, Rule]] = {
         **_PAIR_RULES,
         "window": Integer(4, MAX_WINDOW, multiple_of=4, hint=(
@@ -674,9 +673,6 @@ class Spec2Im(_PairModel):
         ys, xs = np.nonzero(mask)
         pix = np.stack([ys, xs], axis=1)
         for sl, pred in self._predict_pixels(si, ys, xs):
-            true = self._haadf_windows(si, pix[sl]).astype(np.float64)
-            den = np.sum(true ** 2, axis=(1, 2))
-            num = np.sum((pred.astype(np.float64) - true) ** 2, axis=(1, 2))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out[ys[sl], xs[sl]] = np.where(den > 0, 100.0 * num / den, np.nan)
+            out[ys[sl], xs[sl]] = relative_error(self._haadf_windows(si, pix[sl]), pred,
+                                                 axis=(1, 2))
         return out

@@ -8,7 +8,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._checks import as_float_array, check_choice, check_finite, check_int
+from .._checks import as_float_array, check_finite
+from ..analysis import rgb_tiles
 from ..patches import ArrayWindows, Windows, check_window_fits, make_windows
 from ._layers import gaussian_nll, kl_normal, module_device, reparameterize
 from ._params import (
@@ -16,7 +17,6 @@ from ._params import (
     Boolean,
     Choice,
     Equal,
-    FloatList,
     Integer,
     Normalization,
     Pairs,
@@ -24,9 +24,10 @@ from ._params import (
     Rule,
 )
 from ._rvae_nets import RVAENet
-from .base import BaseModel, check_grid, fit_atomically
+from .base import BaseModel, fit_atomically
+from .latent import LATENT_STATE, LatentModel, PoseAdapter
 
-__all__ = ["MultichannelRVAE", "rgb_tiles"]
+__all__ = ["MultichannelRVAE"]
 
 _DECODERS = ("spatial", "fast")
 _LOG_SIGMA_MIN = math.log(1e-4)
@@ -34,7 +35,7 @@ MAX_WINDOW = 256     #: largest window (the networks grow with its area)
 MAX_CHANNELS = 256   #: most channels (maps) in a stack
 
 
-class MultichannelRVAE(BaseModel):
+class MultichannelRVAE(LatentModel, BaseModel):
     """Rotationally invariant VAE on ``w x w`` windows around every pixel of ``C`` maps.
 
     Each window (all ``C`` channels, e.g. three NMF abundance maps, each normalised to
@@ -110,8 +111,13 @@ class MultichannelRVAE(BaseModel):
     module_, history_ : as for every model
     state_ : dict
         ``n_channels``, ``window``, ``normalization`` (constants reused by ``encode``),
-        ``n_train``, ``z_range`` (2nd and 98th percentiles of each content latent over the
-        training windows; default span of :meth:`manifold`).
+        ``n_train``, ``latent_ranges`` and ``latent_center`` (see ``latent_ranges_`` and
+        ``latent_center_``).
+    latent_ranges_ : numpy.ndarray, shape (latent_dim, 2)
+        2nd and 98th percentile of each content latent over the training windows (the
+        default span of :meth:`manifold`).
+    latent_center_ : numpy.ndarray, shape (latent_dim,)
+        Median of each content latent over the training windows.
 
     Examples
     --------
@@ -124,6 +130,8 @@ class MultichannelRVAE(BaseModel):
     ((24, 24), (24, 24, 2))
     """
 
+    _adapter = PoseAdapter
+    _short_name = "rVAE"
     _parameter_constraints: ClassVar[dict[str, Rule]] = {
         "latent_dim": Integer(1, 256),
         "window": Integer(3, MAX_WINDOW, hint="a rotation needs a window of at least 3 "
@@ -150,7 +158,7 @@ class MultichannelRVAE(BaseModel):
         "window": Equal("window"),
         "normalization": Normalization("n_channels"),
         "n_train": Integer(2, 2**40),
-        "z_range": FloatList("latent_dim", width=2),
+        **LATENT_STATE,
     }
 
     def __init__(self, *, latent_dim: int = 2, window: int = 10, translation: bool = True,
@@ -275,10 +283,27 @@ class MultichannelRVAE(BaseModel):
             release = getattr(getattr(self, "module_", None), "decoder", None)
             if hasattr(release, "release_workspace"):
                 release.release_workspace()
-        z = self._encode_windows(win)[0][:, module_n_pose(self.module_):]
-        lo, hi = np.percentile(z, [2, 98], axis=0)
-        self.state_["z_range"] = np.stack([lo, hi], axis=1).astype(np.float64).tolist()
+        self._store_latent_summary(
+            self._encode_windows(win)[0][:, module_n_pose(self.module_):])
         return self
+
+    @classmethod
+    def _upgrade_state(cls, state):
+        """Bring a file from before the latent summary up to date.
+
+        ``z_range`` is the range; the centre is 0, where those versions held the latents a
+        manifold does not vary.
+        """
+        state = dict(state)
+        if "z_range" in state and "latent_ranges" not in state:
+            zr = state.pop("z_range")
+            state["latent_ranges"] = zr
+            state["latent_center"] = [0.0] * len(zr) if isinstance(zr, list) else zr
+        return super()._upgrade_state(state)
+
+    def _output_shape(self) -> tuple[int, ...]:
+        w = int(self.window)
+        return (int(self.state_["n_channels"]), w, w)
 
     # ------------------------------------------------------------------ encode
     @torch.inference_mode()
@@ -378,58 +403,9 @@ class MultichannelRVAE(BaseModel):
                 for s in range(0, n, batch)]
         return torch.cat(outs).numpy()
 
-    def manifold(self, grid: int = 8, ranges=None, *, dims: tuple[int, int] = (0, 1)
-                 ) -> np.ndarray:
-        """Decode a ``grid x grid`` lattice of content latents at angle 0 and no shift.
-
-        Parameters
-        ----------
-        grid : int
-            Number of points along each latent axis.
-        ranges : ((lo, hi), (lo, hi)), optional
-            Span of the two latents; default: their 2nd-98th percentiles over the training
-            windows (``state_["z_range"]``).
-        dims : (int, int)
-            Which two content latents span the grid (the others are held at 0).
-
-        Returns
-        -------
-        numpy.ndarray, shape (grid, grid, C, w, w)
-            Row ``i`` has the second latent decreasing from top to bottom (as in a plot with
-            the latent axis pointing up), column ``j`` the first latent increasing.
-            With ``latent_dim == 1`` the shape is ``(1, grid, C, w, w)``.
-        """
-        self._check_fitted()
-        w = int(self.window)
-        g = check_grid(grid, int(self.state_["n_channels"]) * w * w)
-        d = int(self.latent_dim)
-        zr = np.asarray(self.state_.get("z_range", [[-2.0, 2.0]] * d), np.float64)
-        if d == 1:
-            if ranges is not None:
-                zr = np.asarray(ranges, np.float64).reshape(1, 2)
-            z = np.linspace(zr[0, 0], zr[0, 1], g)[:, None]
-            return self.decode(z).reshape(1, g, *self.decode(z[:1]).shape[1:])
-        i, j = (check_int(v, "dims entry", low=0, high=d - 1) for v in dims)
-        if i == j:
-            raise ValueError(f"dims must name two different latents, got {dims}")
-        if ranges is None:
-            rng = zr[[i, j]]
-        else:
-            rng = np.asarray(ranges, np.float64)
-            if rng.shape != (2, 2) or not np.all(np.isfinite(rng)):
-                raise ValueError(f"ranges must be ((lo, hi), (lo, hi)), got {ranges!r}")
-        a = np.linspace(rng[0, 0], rng[0, 1], g)
-        b = np.linspace(rng[1, 1], rng[1, 0], g)
-        bb, aa = np.meshgrid(b, a, indexing="ij")
-        z = np.zeros((g * g, d), np.float32)
-        z[:, i] = aa.ravel()
-        z[:, j] = bb.ravel()
-        tiles = self.decode(z)
-        return tiles.reshape(g, g, *tiles.shape[1:])
-
     @staticmethod
     def rgb_tiles(tiles, **kwargs) -> np.ndarray:
-        """Compose manifold tiles with 3 channels into one RGB image (see :func:`rgb_tiles`)."""
+        """Compose manifold tiles into one RGB image (:func:`eelswidgets.analysis.rgb_tiles`)."""
         return rgb_tiles(tiles, **kwargs)
 
     @torch.inference_mode()
@@ -456,52 +432,3 @@ class MultichannelRVAE(BaseModel):
 def module_n_pose(module) -> int:
     """Number of pose latents (1: angle, 3: angle and shift) of an rVAE network."""
     return int(module.n_pose)
-
-
-def rgb_tiles(tiles, *, channels=(0, 1, 2), gap: int = 1, normalize: str = "channel",
-              background: float = 1.0) -> np.ndarray:
-    """Compose a grid of 3-channel tiles into one RGB image.
-
-    Parameters
-    ----------
-    tiles : array_like, shape (g1, g2, C, w, w)
-        E.g. the output of :meth:`MultichannelRVAE.manifold`.
-    channels : sequence of 3 int
-        Channels shown as red, green and blue.
-    gap : int
-        Pixels between tiles (filled with ``background``).
-    normalize : {"channel", "joint", "none"}
-        Scale each channel to [0, 1] by its own range over all tiles, jointly, or clip only.
-    background : float
-        Gray level of the gaps.
-
-    Returns
-    -------
-    numpy.ndarray, shape (g1 * (w + gap) - gap, g2 * (w + gap) - gap, 3), float32 in [0, 1]
-    """
-    arr = as_float_array(tiles, "tiles", ndim=5)
-    g1, g2, c, h, w = arr.shape
-    ch = [check_int(v, "channel", low=0) for v in channels]
-    if len(ch) != 3:
-        raise ValueError(f"an RGB composite needs exactly 3 channels, got channels={channels}")
-    if max(ch) >= c:
-        raise ValueError(f"the tiles have {c} channel(s); choose 3 of them with channels=...")
-    gap = check_int(gap, "gap", low=0)
-    check_choice(normalize, "normalize", ("channel", "joint", "none"))
-    rgb = arr[:, :, ch]                                   # (g1, g2, 3, h, w)
-    check_finite(rgb, "tiles")
-    if normalize == "channel":
-        lo = rgb.min(axis=(0, 1, 3, 4), keepdims=True)
-        hi = rgb.max(axis=(0, 1, 3, 4), keepdims=True)
-    elif normalize == "joint":
-        lo, hi = rgb.min(), rgb.max()
-    else:
-        lo, hi = 0.0, 1.0
-    span = np.where(np.asarray(hi - lo) > 0, hi - lo, 1.0)
-    rgb = np.clip((rgb - lo) / span, 0.0, 1.0)
-    out = np.full((g1 * (h + gap) - gap, g2 * (w + gap) - gap, 3), background, np.float32)
-    for i in range(g1):
-        for j in range(g2):
-            out[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = (
-                rgb[i, j].transpose(1, 2, 0))
-    return out

@@ -15,6 +15,7 @@ from ..spectrum_image import SpectrumImage
 from ._layers import gaussian_nll, kl_normal, mlp, module_device, reparameterize
 from ._params import TRAINING_RULES, Array, Choice, Integer, IntTuple, Real, Rule
 from .base import BaseModel, fit_atomically
+from .latent import LATENT_STATE, LatentModel
 
 __all__ = ["SpectralVAE"]
 
@@ -48,7 +49,7 @@ class _SpectralVAENet(nn.Module):
         return self.decoder(z)
 
 
-class SpectralVAE(BaseModel):
+class SpectralVAE(LatentModel, BaseModel):
     """Variational autoencoder on spectra: ``latent_dim`` latents per pixel.
 
     The encoder maps each (normalised) spectrum to a Gaussian posterior over ``latent_dim``
@@ -94,7 +95,13 @@ class SpectralVAE(BaseModel):
         Training history (per-epoch ``loss``, ``val_loss``, ``seconds``...).
     state_ : dict
         ``n_energy``, ``energy`` (the axis fitted on), ``offset`` and ``scale`` (the
-        normalisation: ``normalised = (counts - offset) * scale``), ``n_train``.
+        normalisation: ``normalised = (counts - offset) * scale``), ``n_train``,
+        ``latent_ranges``, ``latent_center``.
+    latent_ranges_ : numpy.ndarray, shape (latent_dim, 2)
+        2nd and 98th percentile of each latent over the training spectra (the default span
+        of :meth:`manifold`).
+    latent_center_ : numpy.ndarray, shape (latent_dim,)
+        Median of each latent over the training spectra.
 
     Examples
     --------
@@ -105,6 +112,7 @@ class SpectralVAE(BaseModel):
     (64, 80, 2)
     """
 
+    _short_name = "VAE"
     _parameter_constraints: ClassVar[dict[str, Rule]] = {
         "latent_dim": Integer(1, 1024),
         "hidden": IntTuple(1, 2**16, max_len=16),
@@ -120,6 +128,7 @@ class SpectralVAE(BaseModel):
         "offset": Array("float32", ("n_energy",)),
         "scale": Array("float32", ("n_energy",), nonzero=True),
         "n_train": Integer(2, 2**40),
+        **LATENT_STATE,
     }
 
     def __init__(self, *, latent_dim: int = 2, hidden=(256, 128), kl_weight: float = 1.0,
@@ -249,7 +258,8 @@ class SpectralVAE(BaseModel):
             "scale": scale,
             "n_train": int(spectra.shape[0]),
         }
-        x = torch.from_numpy(self._normalise(spectra))
+        xn = self._normalise(spectra)
+        x = torch.from_numpy(xn)
         kl_weight = float(self.kl_weight)
 
         def loss_fn(module, batch):
@@ -260,7 +270,9 @@ class SpectralVAE(BaseModel):
             loss = gaussian_nll(xb, xh, log_sigma) + kl_weight * kl_normal(mu, logvar)
             return loss.mean() / module.n_energy
 
-        return self._train((x,), loss_fn, callbacks=callbacks, progress=progress)
+        self._train((x,), loss_fn, callbacks=callbacks, progress=progress)
+        self._store_latent_summary(self._apply(xn, lambda t: self.module_.encode(t)[0]))
+        return self
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
@@ -348,6 +360,9 @@ class SpectralVAE(BaseModel):
                               f"SpectralVAE(latent_dim={self.latent_dim}).reconstruct"]
         name = f"{si.name} (VAE reconstruction)" if si.name else "VAE reconstruction"
         return si.replace(data=cube, metadata=meta, name=name)
+
+    def _output_shape(self) -> tuple[int, ...]:
+        return (int(self.state_["n_energy"]),)
 
     def _state_from_file(self, state):
         state = dict(state)

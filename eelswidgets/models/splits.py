@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from .._checks import check_int, check_mask
-from ..patches import window_bounds
+from ..patches import border_mask
 
 __all__ = ["block_split", "heldout_mask", "left_right_split", "random_split", "window_valid"]
 
@@ -69,10 +69,7 @@ def window_valid(shape, window: int) -> np.ndarray:
     if w > min(ny, nx):
         raise ValueError(f"window {w} is larger than the image ({ny}x{nx} pixels); "
                          f"use a window of at most {min(ny, nx)}")
-    before, after = window_bounds(w)
-    out = np.zeros((ny, nx), dtype=bool)
-    out[before:ny - after, before:nx - after] = True
-    return out
+    return border_mask((ny, nx), w)
 
 
 def left_right_split(shape, fraction: float = 0.5, axis: int = 1) -> np.ndarray:

@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..analysis import error_map
-from ..patches import window_bounds
+from ..patches import window_slices
 from ._explorer_base import CubeAccess, Explorer
 from ._html import SafeHTML, bold, concat, join
 from ._views import data_label, header, image_view
@@ -124,12 +124,8 @@ class Im2SpecExplorer(Explorer):
 
     def input_window(self, y: int, x: int) -> np.ndarray | None:
         """The HAADF window the model sees at ``(y, x)`` (None where it crosses the border)."""
-        before, _after = window_bounds(self.window)
-        y0, x0 = int(y) - before, int(x) - before
-        w = self.window
-        if y0 < 0 or x0 < 0 or y0 + w > self.cube.ny or x0 + w > self.cube.nx:
-            return None
-        return np.array(self.cube.haadf[y0:y0 + w, x0:x0 + w], dtype=np.float32)
+        where = window_slices(y, x, self.window, (self.cube.ny, self.cube.nx))
+        return None if where is None else np.array(self.cube.haadf[where], dtype=np.float32)
 
     def _show_pixel(self) -> None:
         y, x = self.selection.pixel

@@ -1,9 +1,14 @@
-"""LatentExplorer: latent space and real space of a SpectralVAE or a MultichannelRVAE, linked.
+"""LatentExplorer: latent space and real space of a fitted latent model, linked.
 
 A brush or lasso on the latent scatter selects the pixels of those points and lights them up
 on every map (front-end link, no kernel round trip); a rectangle or lasso on a map highlights
 the points of those pixels in the scatter. A click on a map (or on a point) moves the current
 pixel; the kernel then sends the data and the decoded result at that pixel.
+
+The explorer knows no model kind: it talks to the model through its
+:class:`~eelswidgets.models.latent.LatentAdapter` (codes per pixel, one pixel decoded, the
+input window) and the latent-model protocol (``manifold``, ``latent_ranges_``,
+``latent_center_``).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from ..patches import window_bounds
+from ..analysis import rgb_composite
 from ._explorer_base import CubeAccess, Explorer
 from ._views import data_label, header, image_view
 from .latent_scatter import LatentScatter
@@ -19,52 +24,41 @@ from .manifold_view import ManifoldView
 from .selection import Selection
 from .spectrum_view import SpectrumView
 
-__all__ = ["LatentExplorer"]
+__all__ = ["LatentExplorer", "window_rgb"]
 
 
-def _is_rvae(model) -> bool:
-    try:
-        from ..models import MultichannelRVAE
-    except ImportError:  # pragma: no cover - models need torch
-        return False
-    return isinstance(model, MultichannelRVAE)
+def window_rgb(window: np.ndarray) -> np.ndarray:
+    """A window ``(C, w, w)`` as RGB ``(w, w, 3)`` in [0, 1].
 
-
-def _unit_rgb(window: np.ndarray) -> np.ndarray:
-    """(C, w, w) -> (w, w, 3) floats in [0, 1], each channel scaled to its own range."""
-    c = window.shape[0]
-    chans = [window[i] for i in range(min(c, 3))]
-    while len(chans) < 3:
-        chans.append(np.zeros_like(window[0]))
-    out = np.stack(chans, axis=-1).astype(np.float32)
-    for i in range(min(c, 3)):
-        ch = out[..., i]
-        finite = np.isfinite(ch)
-        if not finite.any():
-            continue  # no value: stays NaN, drawn transparent
-        lo, hi = ch[finite].min(), ch[finite].max()
-        out[..., i] = (ch - lo) / (hi - lo) if hi > lo else np.where(finite, 0.0, np.nan)
-    if c < 3:
-        out[..., c:] = np.where(np.isnan(out[..., :1]), np.nan, 0.0)
-    return out
+    Its first three channels, each scaled to its own range
+    (:func:`eelswidgets.analysis.rgb_composite`); two channels show as red and green. A
+    window without any finite value is all NaN (drawn transparent).
+    """
+    win = np.asarray(window, np.float32)[:3]
+    if not np.isfinite(win).all(axis=0).any():
+        return np.full((*win.shape[1:], 3), np.nan, np.float32)
+    if win.shape[0] == 2:
+        win = np.concatenate([win, np.zeros_like(win[:1])])
+    return rgb_composite(win)
 
 
 class LatentExplorer(Explorer):
-    """Explore a fitted SpectralVAE or MultichannelRVAE: latent scatter, latent maps, decoded.
+    """Explore a fitted latent model: latent scatter, latent maps, decoded results.
 
     Views: the latent scatter (two latents, one point per pixel, coloured by a per-pixel value
-    of your choice), the HAADF image and the latent (and, for the rVAE, angle) maps, the
-    spectrum at the current pixel with the VAE's decoded spectrum, for the rVAE the input
-    window around the current pixel next to its reconstruction, and the decoded latent
-    manifold (click it to decode any latent point).
+    of your choice), the HAADF image and the latent maps (and the model's further code maps,
+    e.g. the rVAE's angle), the spectrum at the current pixel with what the model decodes
+    there (a spectrum), or for a windowed model the input window around the current pixel
+    next to its reconstruction, and the decoded latent manifold (click it to decode any
+    latent point).
 
     Parameters
     ----------
     si : SpectrumImage
         The spectrum image (HAADF and spectra at the current pixel). For a SpectralVAE it is
         also what gets encoded.
-    model : SpectralVAE or MultichannelRVAE
-        A fitted model.
+    model : SpectralVAE, MultichannelRVAE, Im2Spec or Spec2Im
+        A fitted latent model (see :mod:`eelswidgets.models.latent`).
     stack : array_like, shape (C, ny, nx), optional
         For a MultichannelRVAE: the maps it encodes (e.g. ``dec.maps[[0, 1, 2]]``); required.
     dims : (int, int)
@@ -82,6 +76,8 @@ class LatentExplorer(Explorer):
     Attributes
     ----------
     selection : Selection
+    adapter : LatentAdapter
+        How the explorer uses the model.
     latents : dict of numpy.ndarray
         ``z`` (ny, nx, d) and, for the rVAE, ``angle`` (ny, nx): what the model encoded.
     scatter : LatentScatter
@@ -91,6 +87,8 @@ class LatentExplorer(Explorer):
 
     Raises
     ------
+    TypeError
+        If ``model`` is not a latent model of this package.
     ValueError
         If the latent maps do not match the spectrum image, or ``stack`` is missing/wrong.
     """
@@ -100,28 +98,12 @@ class LatentExplorer(Explorer):
                  map_size: int = 200, scatter_size: int = 360):
         cube = CubeAccess(si)
         self.cube, self.model = cube, model
-        self.kind = "rvae" if _is_rvae(model) else "vae"
+        if not callable(getattr(model, "latent_adapter", None)):
+            raise TypeError(f"model must be a fitted latent model (SpectralVAE, "
+                            f"MultichannelRVAE, Im2Spec, Spec2Im), got {type(model).__name__}")
+        self.adapter = ad = model.latent_adapter(si, stack=stack)
         ny, nx = cube.shape
-        if self.kind == "rvae":
-            if stack is None:
-                raise ValueError("a MultichannelRVAE encodes maps: pass stack=... (the "
-                                 "(C, ny, nx) maps it was fitted on, e.g. dec.maps[[0, 1, 2]])")
-            st = np.asarray(stack, dtype=np.float32)
-            if st.ndim == 2:
-                st = st[None]
-            if st.ndim != 3 or st.shape[1:] != (ny, nx):
-                raise ValueError(f"stack must be (C, {ny}, {nx}) maps of this spectrum image's "
-                                 f"pixels, got shape {np.shape(stack)}")
-            self._stack = st
-            enc = model.encode(st)
-            self.latents = {"z": np.asarray(enc["z"], np.float32),
-                            "angle": np.asarray(enc["angle"], np.float32)}
-        else:
-            if not hasattr(model, "encode") or not hasattr(model, "decode"):
-                raise TypeError(f"model must be a fitted SpectralVAE or MultichannelRVAE, got "
-                                f"{type(model).__name__}")
-            self._stack = None
-            self.latents = {"z": np.asarray(model.encode(si), np.float32)}
+        self.latents = ad.encode()
         z = self.latents["z"]
         if z.ndim == 2:
             z = z[..., None]
@@ -134,25 +116,26 @@ class LatentExplorer(Explorer):
         if not (0 <= i < d and 0 <= j < d and (i != j or d == 1)):
             raise ValueError(f"dims must name two of the {d} latents, got {tuple(dims)}")
         self.dims = (i, j)
+        extra = ad.extra_maps                   # name -> (title, colormap)
+        self._colormaps = {k: cm for k, (_t, cm) in extra.items()}
 
         # ---------------------------------------------------------------- per-pixel values
         self._values: dict[str, np.ndarray] = {}
         if cube.haadf is not None:
             self._values["HAADF"] = np.asarray(cube.haadf, np.float32)
-        if "angle" in self.latents:
-            self._values["angle"] = self.latents["angle"]
+        for k in extra:
+            self._values[k] = self.latents[k]
         for k in range(d):
             self._values[f"z{k + 1}"] = z[..., k]
-        if d == 1:
+        if d == 1:                              # one latent: against the first extra map
             xs = z[..., 0]
-            ys = self.latents.get("angle", np.zeros((ny, nx), np.float32))
-            ylabel = "angle" if "angle" in self.latents else ""
+            ylabel = next(iter(extra), "")
+            ys = self.latents[ylabel] if ylabel else np.zeros((ny, nx), np.float32)
         else:
             xs, ys, ylabel = z[..., i], z[..., j], f"z{j + 1}"
         ok = np.isfinite(xs) & np.isfinite(ys) & cube.valid
         self._point_pixel = np.flatnonzero(ok).astype(np.int32)
-        default_color = "angle" if self.kind == "rvae" else (
-            "HAADF" if "HAADF" in self._values else "z1")
+        default_color = next(iter(extra), "HAADF" if "HAADF" in self._values else "z1")
         if color is not None and not isinstance(color, str):
             cmap = np.asarray(color, dtype=np.float32)
             if cmap.shape != (ny, nx):
@@ -167,47 +150,41 @@ class LatentExplorer(Explorer):
             xs[ok], ys[ok], color=self._values[color][ok], point_pixel=self._point_pixel,
             image_shape=(ny, nx), xlabel=f"z{i + 1}", ylabel=ylabel,
             title=f"{name} latent space ({ok.sum()} px)", display_size=scatter_size,
-            colormap="twilight" if color == "angle" else "viridis")
+            colormap=self._colormap(color))
         self.color_by = widgets.Dropdown(options=list(self._values), value=color,
                                          description="colour by",
                                          layout=widgets.Layout(width="220px"))
         self.color_by.observe(self._recolor, names="value")
 
         # ---------------------------------------------------------------- maps
-        self.map_views = {}
+        maps = {}
         if cube.haadf is not None:
-            self.map_views["HAADF"] = image_view(cube.haadf, title="HAADF", colormap="gray",
-                                                 pixel_size=cube.pixel_size,
-                                                 unit=cube.pixel_unit, display_size=map_size)
-        if "angle" in self.latents:
-            self.map_views["angle"] = image_view(self.latents["angle"], title="angle (rad)",
-                                                 colormap="twilight",
-                                                 pixel_size=cube.pixel_size,
-                                                 unit=cube.pixel_unit, display_size=map_size)
+            maps["HAADF"] = (cube.haadf, "HAADF", "gray")
+        for k, (title, cm) in extra.items():
+            maps[k] = (self.latents[k], title, cm)
         for k in range(d):
-            self.map_views[f"z{k + 1}"] = image_view(z[..., k], title=f"z{k + 1}",
-                                                     colormap="viridis",
-                                                     pixel_size=cube.pixel_size,
-                                                     unit=cube.pixel_unit,
-                                                     display_size=map_size)
-        if self.kind == "rvae":
-            w = int(model.window)
+            maps[f"z{k + 1}"] = (z[..., k], f"z{k + 1}", "viridis")
+        self.map_views = {
+            key: image_view(img, title=title, colormap=cm, pixel_size=cube.pixel_size,
+                            unit=cube.pixel_unit, display_size=map_size)
+            for key, (img, title, cm) in maps.items()}
+        if ad.window is not None:
             for v in self.map_views.values():
-                v.window = w
+                v.window = ad.window
 
         # ---------------------------------------------------------------- pixel detail
         self.spectrum_view = SpectrumView(cube.energy)
         detail = [self.spectrum_view]
         self.window_views = {}
-        if self.kind == "rvae":
-            w = int(model.window)
-            blank = np.zeros((w, w, 3), np.float32)
-            for key, title in (("input", "input window"), ("decoded", "rVAE reconstruction")):
+        if ad.window is not None:
+            w = ad.window
+            for key, title in (("input", "input window"),
+                               ("decoded", f"{ad.label} reconstruction")):
                 v = image_view(np.zeros((w, w), np.float32), title=title, colormap="gray",
                                display_size=150, show_scalebar=False, show_colorbar=False,
                                show_toolbar=False, show_crosshair=False)
-                if self._stack.shape[0] > 1:
-                    v.set_image(None, rgb=blank)
+                if ad.data.shape[0] > 1:
+                    v.set_image(None, rgb=np.zeros((w, w, 3), np.float32))
                 self.window_views[key] = v
             detail.append(widgets.VBox(list(self.window_views.values())))
         self.manifold = None
@@ -237,46 +214,41 @@ class LatentExplorer(Explorer):
         self._react("indices", self._show_selection)
         self._attach()
 
+    def _colormap(self, name: str) -> str:
+        return self._colormaps.get(name, "viridis")
+
     # ------------------------------------------------------------------ manifold
     def _make_manifold(self, grid: int) -> ManifoldView:
+        """The decoded manifold over ``latent_ranges_``, in the one grid orientation."""
         i, j = self.dims
-        if self.kind == "rvae":
-            rv = self.model
-            tiles = np.asarray(rv.manifold(grid=grid, dims=(i, j)), np.float32)
-            if tiles.shape[2] > 3:
-                tiles = tiles[:, :, :3]
-            zr = np.asarray(rv.state_.get("z_range"), np.float64)
-            extent = (zr[i, 0], zr[i, 1], zr[j, 0], zr[j, 1])
-            d = self.latents["z"].shape[2]
-
-            def decoder(zz):
-                full = np.zeros((1, d), np.float32)
-                full[0, i], full[0, j] = zz[0], zz[1]
-                win = rv.decode(full)[0]
-                return win[:3] if win.shape[0] > 3 else win
-
-            return ManifoldView(tiles, extent=extent, decoder=decoder, origin="upper",
-                                title="decoded manifold (angle 0)", xlabel=f"z{i + 1}",
-                                ylabel=f"z{j + 1}", display_size=300)
-        z = self.latents["z"]
-        d = z.shape[2]
-        zi, zj = z[..., i][np.isfinite(z[..., i])], z[..., j][np.isfinite(z[..., j])]
-        lo_i, hi_i = np.percentile(zi, [2, 98])
-        lo_j, hi_j = np.percentile(zj, [2, 98])
-        gz = np.zeros((grid, grid, d), np.float32)
-        gz[..., i] = np.linspace(lo_i, hi_i, grid)[None, :]
-        gz[..., j] = np.linspace(lo_j, hi_j, grid)[:, None]          # row 0: lowest z_j
-        tiles = self.model.decode(gz.reshape(-1, d)).reshape(grid, grid, -1)
+        model, ad = self.model, self.adapter
+        d = self.latents["z"].shape[2]
+        if d == 1:
+            tiles = model.manifold(grid=grid)
+            lo, hi = model.latent_ranges_[0]
+            extent = (lo, hi, 0.0, 0.0)
+        else:
+            tiles = model.manifold(grid=grid, dims=(i, j))
+            r = model.latent_ranges_
+            extent = (r[i, 0], r[i, 1], r[j, 0], r[j, 1])
+        tiles = np.asarray(tiles, np.float32)
+        if tiles.ndim == 5:                     # (g, g, C, w, w): show three channels
+            tiles = tiles[:, :, :3]
+        center = model.latent_center_
 
         def decoder(zz):
-            full = np.zeros((1, d), np.float32)
-            full[0, i], full[0, j] = zz[0], zz[1]
-            return self.model.decode(full)[0]
+            full = center.astype(np.float32)
+            full[i] = zz[0]
+            if d > 1:
+                full[j] = zz[1]
+            out = ad.decode_point(full)
+            return out[:3] if out.ndim == 3 else out
 
-        mv = ManifoldView(tiles, extent=(lo_i, hi_i, lo_j, hi_j), decoder=decoder,
-                          origin="lower", title="decoded manifold", xlabel=f"z{i + 1}",
+        mv = ManifoldView(tiles, extent=extent, decoder=decoder,
+                          title=f"decoded manifold{ad.manifold_note}", xlabel=f"z{i + 1}",
                           ylabel=f"z{j + 1}", display_size=300)
-        mv.energy = self.cube.energy
+        if tiles.ndim == 3:                     # spectra
+            mv.energy = self.cube.energy
         return mv
 
     # ------------------------------------------------------------------ reactions
@@ -284,7 +256,7 @@ class LatentExplorer(Explorer):
         name = change["new"]
         vals = self._values[name].reshape(-1)[self._point_pixel]
         with self.scatter.hold_sync():
-            self.scatter.colormap = "twilight" if name == "angle" else "viridis"
+            self.scatter.colormap = self._colormap(name)
             self.scatter.color = vals
 
     def _point_clicked(self, change) -> None:
@@ -300,25 +272,17 @@ class LatentExplorer(Explorer):
 
         None where the pixel has no latent code (border of a windowed model, invalid pixel).
         """
-        z = self.latents["z"][int(y), int(x)]
-        if not np.all(np.isfinite(z)):
+        codes = {k: v[int(y), int(x)] for k, v in self.latents.items()}
+        if not all(np.all(np.isfinite(v)) for v in codes.values()):
             return None
-        if self.kind == "vae":
-            return self.model.decode(z[None])[0]
-        angle = self.latents["angle"][int(y), int(x)]
-        return self.model.decode(z[None], angle=np.array([angle], np.float32))[0]
+        return self.adapter.reconstruct(codes)
 
     def input_window(self, y: int, x: int) -> np.ndarray | None:
-        """The stack's window ``(C, w, w)`` centred on ``(y, x)`` (rVAE; None at the border)."""
-        if self._stack is None:
-            return None
-        w = int(self.model.window)
-        before, _after = window_bounds(w)       # the convention of the model's windows
-        y0, x0 = int(y) - before, int(x) - before
-        _c, ny, nx = self._stack.shape
-        if y0 < 0 or x0 < 0 or y0 + w > ny or x0 + w > nx:
-            return None
-        return self._stack[:, y0:y0 + w, x0:x0 + w].copy()
+        """The input window ``(C, w, w)`` around ``(y, x)``.
+
+        None at the border, and for models that read the pixel's spectrum.
+        """
+        return self.adapter.input_at(y, x)
 
     def _show_pixel(self) -> None:
         y, x = self.selection.pixel
@@ -328,17 +292,16 @@ class LatentExplorer(Explorer):
         sv = self.spectrum_view
         sv.set_spectrum(self.cube.spectrum(y, x), title=f"pixel (y={y}, x={x})")
         dec = self.decoded_at(y, x)
-        if self.kind == "vae":
-            sv.set_overlay("decoded", dec, label="VAE decoded")
+        if not self.window_views:
+            sv.set_overlay("decoded", dec, label=f"{self.adapter.label} decoded")
             return
-        win = self.input_window(y, x)
-        for key, arr in (("input", win), ("decoded", dec)):
+        n_chan, w = self.adapter.data.shape[0], self.adapter.window
+        for key, arr in (("input", self.input_window(y, x)), ("decoded", dec)):
             v = self.window_views[key]
             if arr is None:
-                w = int(self.model.window)
-                arr = np.full((self._stack.shape[0], w, w), np.nan, np.float32)
-            if self._stack.shape[0] > 1:
-                v.set_image(None, rgb=_unit_rgb(arr))
+                arr = np.full((n_chan, w, w), np.nan, np.float32)
+            if n_chan > 1:
+                v.set_image(None, rgb=window_rgb(arr))
             else:
                 v.set_image(arr[0])
 

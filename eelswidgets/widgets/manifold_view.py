@@ -127,8 +127,9 @@ class ManifoldView(FrontEndGate, ColormappedView, anywidget.AnyWidget):
     ----------
     tiles : array_like, optional
         The grid (see :func:`as_tiles`): ``tiles[i, j]`` is decoded at
-        ``z1 = linspace(z1min, z1max, gx)[j]`` and ``z2 = linspace(z2min, z2max, gy)[i]``
-        (e.g. from :func:`eelswidgets.analysis.manifold_grid`).
+        ``z1 = linspace(z1min, z1max, gx)[j]`` and ``z2 = linspace(z2min, z2max, gy)[i]``,
+        the one grid orientation of :func:`eelswidgets.analysis.manifold_grid` and of every
+        model's ``manifold``; row 0 is drawn at the bottom (z2 grows upwards).
     extent : (float, float, float, float)
         ``(z1min, z1max, z2min, z2max)``: latent values at the centres of the corner tiles.
     decoder : callable, optional
@@ -145,8 +146,6 @@ class ManifoldView(FrontEndGate, ColormappedView, anywidget.AnyWidget):
         "spectra", "grey" or "rgb" (read only).
     extent : list of float
         ``[z1min, z1max, z2min, z2max]``.
-    origin : {"lower", "upper"}
-        Where row 0 of ``tiles`` is drawn (default "lower": z2 grows upwards).
     clicked : list of float or None
         Latent position ``[z1, z2]`` of the last click (set by the browser).
     decoded : numpy.ndarray or None
@@ -181,7 +180,6 @@ class ManifoldView(FrontEndGate, ColormappedView, anywidget.AnyWidget):
     kind = traitlets.Unicode("spectra", read_only=True).tag(sync=True)
     extent = traitlets.List(traitlets.Float(), default_value=[0.0, 1.0, 0.0, 1.0], minlen=4,
                             maxlen=4).tag(sync=True)
-    origin = traitlets.Enum(("lower", "upper"), default_value="lower").tag(sync=True)
     clicked = traitlets.List(traitlets.Float(), default_value=None, allow_none=True, minlen=2,
                              maxlen=2).tag(sync=True)
     decoded = ArrayTrait("float32", ndim=(1, 2, 3))

@@ -5,6 +5,7 @@ import {
   niceLength, niceTicks, panView, pixelsToPointMask, pointInPolygon, pointsInPolygon,
   pointsInRect, pointsOfPixel, pointsToPixels, polygonIndices, rectIndices, scaleBar,
   screenToData, tileAt, unionSorted, zoomView, formatNumber, displaySize, MIN_DISPLAY_SIDE,
+  displayRow, windowBox,
 } from "../src/lib/geometry.js";
 
 // deterministic pseudo-random numbers
@@ -155,20 +156,29 @@ test("nice ticks", () => {
 
 test("manifold grid fractions <-> latent coordinates", () => {
   const ext = [-2, 2, 0, 1];
-  // centre of the bottom-left tile (origin lower) = (z1min, z2min)
+  // centre of the bottom-left tile (row 0 is drawn at the bottom) = (z1min, z2min)
   assert.deepEqual(gridToLatent(0.5 / 5, 1 - 0.5 / 3, 5, 3, ext), [-2, 0]);
   // centre of the top-right tile = (z1max, z2max)
   assert.deepEqual(gridToLatent(1 - 0.5 / 5, 0.5 / 3, 5, 3, ext), [2, 1]);
   const [fx, fy] = latentToGrid(0.7, 0.3, 5, 3, ext);
   const [z1, z2] = gridToLatent(fx, fy, 5, 3, ext);
   assert.ok(Math.abs(z1 - 0.7) < 1e-12 && Math.abs(z2 - 0.3) < 1e-12);
-  const [gx, gy] = latentToGrid(0.7, 0.3, 5, 3, ext, "upper");
-  const [u1, u2] = gridToLatent(gx, gy, 5, 3, ext, "upper");
-  assert.ok(Math.abs(u1 - 0.7) < 1e-12 && Math.abs(u2 - 0.3) < 1e-12);
   assert.deepEqual(tileAt(0.01, 0.01, 5, 3), [2, 0]);
-  assert.deepEqual(tileAt(0.01, 0.01, 5, 3, "upper"), [0, 0]);
+  assert.deepEqual([0, 1, 2].map((i) => displayRow(i, 3)), [2, 1, 0]);
   assert.deepEqual(tileAt(1, 1, 5, 3), [0, 4]);
   assert.deepEqual(gridToLatent(0.3, 0.3, 1, 1, ext), [-2, 0]);
+});
+
+test("window box: the pixel sits at index floor(w / 2) of its window", () => {
+  assert.deepEqual(windowBox(10, 20, 5), [8, 18]);     // odd: symmetric
+  assert.deepEqual(windowBox(10, 20, 4), [8, 18]);     // even: one more row/column before
+  assert.deepEqual(windowBox(0, 0, 1), [0, 0]);
+  // the same rule as Python's patches.window_bounds: before = w // 2, after = w - 1 - before
+  for (const w of [1, 2, 3, 6, 7, 16]) {
+    const [y0] = windowBox(50, 50, w);
+    assert.equal(50 - y0, Math.floor(w / 2));
+    assert.equal(y0 + w - 1 - 50, w - 1 - Math.floor(w / 2));
+  }
 });
 
 test("min/max decimation keeps narrow peaks and NaN gaps", async () => {

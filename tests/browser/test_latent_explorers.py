@@ -80,7 +80,7 @@ def test_click_on_a_map_moves_every_view_and_updates_decoded(nbp, ids):
         f"dec.maps[:, {y}, {x}] @ dec.spectra, rtol=1e-4)),"
         f" bool(np.array_equal(rx.spectrum_view.lines['data'].y, si.data[{y}, {x}])),"
         f" bool(np.allclose(rx.window_views['input'].rgb, "
-        f"ew.widgets.latent_explorer._unit_rgb(dx.stack()[:, {y}-3:{y}+3, {x}-3:{x}+3])))]")
+        f"ew.widgets.latent_explorer.window_rgb(dx.stack()[:, {y}-3:{y}+3, {x}-3:{x}+3])))]")
     assert checks == [True, True, True, True]
 
 

@@ -339,35 +339,51 @@ export function niceTicks(lo, hi, n = 5) {
 // ----------------------------------------------------------------------------- manifold
 
 /**
+ * Display row (0 = top) of row i of a gy-row tile grid: row 0 of the tiles is drawn at the
+ * bottom, so the second latent grows upwards (the one grid orientation of the package,
+ * eelswidgets.analysis.manifold_grid).
+ */
+export function displayRow(i, gy) {
+  return gy - 1 - i;
+}
+
+/**
  * Latent coordinates [z1, z2] under a position (fractions fx, fy of the grid's width and
  * height) of a gy x gx tile grid whose tile centres sit at linspace(z1min, z1max, gx) along
- * x and linspace(z2min, z2max, gy) along y. origin "lower": row 0 of the tiles is drawn at
- * the bottom (z2 grows upwards); "upper": row 0 at the top.
+ * x and linspace(z2min, z2max, gy) along y, row 0 drawn at the bottom (see displayRow).
  */
-export function gridToLatent(fx, fy, gx, gy, extent, origin = "lower") {
+export function gridToLatent(fx, fy, gx, gy, extent) {
   const [z1a, z1b, z2a, z2b] = extent;
   const col = fx * gx - 0.5;
-  const rowTop = fy * gy - 0.5;
-  const row = origin === "upper" ? rowTop : gy - 1 - rowTop;
+  const row = displayRow(fy * gy - 0.5, gy);
   const z1 = gx > 1 ? z1a + (col * (z1b - z1a)) / (gx - 1) : z1a;
   const z2 = gy > 1 ? z2a + (row * (z2b - z2a)) / (gy - 1) : z2a;
   return [z1, z2];
 }
 
 /** Inverse of gridToLatent: fractions [fx, fy] of the grid for latent (z1, z2). */
-export function latentToGrid(z1, z2, gx, gy, extent, origin = "lower") {
+export function latentToGrid(z1, z2, gx, gy, extent) {
   const [z1a, z1b, z2a, z2b] = extent;
   const col = gx > 1 && z1b !== z1a ? ((z1 - z1a) * (gx - 1)) / (z1b - z1a) : 0;
   const row = gy > 1 && z2b !== z2a ? ((z2 - z2a) * (gy - 1)) / (z2b - z2a) : 0;
-  const rowTop = origin === "upper" ? row : gy - 1 - row;
-  return [(col + 0.5) / gx, (rowTop + 0.5) / gy];
+  return [(col + 0.5) / gx, (displayRow(row, gy) + 0.5) / gy];
 }
 
 /** Tile [i, j] (row index into the tiles array, column) under fractions (fx, fy). */
-export function tileAt(fx, fy, gx, gy, origin = "lower") {
+export function tileAt(fx, fy, gx, gy) {
   const j = clampInt(Math.floor(fx * gx), 0, gx - 1);
   const r = clampInt(Math.floor(fy * gy), 0, gy - 1);
-  return [origin === "upper" ? r : gy - 1 - r, j];
+  return [displayRow(r, gy), j];
+}
+
+/**
+ * The window of pixel (y, x): its top-left pixel [y0, x0]. The window covers rows
+ * y - floor(w / 2) ... y - floor(w / 2) + w - 1 (columns alike), so the pixel sits at index
+ * floor(w / 2) of its window for odd and even w: the rule of eelswidgets.patches.
+ */
+export function windowBox(y, x, w) {
+  const before = Math.floor(w / 2);
+  return [y - before, x - before];
 }
 
 /**

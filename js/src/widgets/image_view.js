@@ -15,8 +15,8 @@ import {
   sizeCanvas, throttle,
 } from "../lib/dom.js";
 import {
-  displaySize, formatNumber, fractionToContinuous, polygonIndices, rectIndices, scaleBar,
-  unionSorted,
+  displaySize, formatNumber, fractionToContinuous, polygonIndices, rectIndices,
+  scaleBar, unionSorted, windowBox,
 } from "../lib/geometry.js";
 import { Gesture, escapeAction, gestureKind } from "../lib/gesture.js";
 import { paintSelection as paintSelectionPixels } from "../lib/paint.js";
@@ -160,7 +160,7 @@ function render({ model, el }) {
     const [py, px] = model.get("pixel") || [0, 0];
     const win = model.get("window") | 0;
     if (win > 0) {
-      const y0 = py - Math.floor(win / 2), x0 = px - Math.floor(win / 2);
+      const [y0, x0] = windowBox(py, px, win);
       const p = new Path2D();
       p.rect(x0 * sx, y0 * sy, win * sx, win * sy);
       strokeTwice(p, 1);

@@ -11,7 +11,7 @@ import { decodeArray } from "../lib/codec.js";
 import { makeColorbar } from "../lib/colorbar.js";
 import { coalesce, ensureStyle, h, listen, nowMs, setText, sizeCanvas } from "../lib/dom.js";
 import {
-  finiteRange, formatNumber, gridToLatent, latentToGrid, minMaxDecimate, tileAt,
+  displayRow, finiteRange, formatNumber, gridToLatent, latentToGrid, minMaxDecimate, tileAt,
 } from "../lib/geometry.js";
 import { channelRanges, paintRGB } from "../lib/paint.js";
 
@@ -50,7 +50,6 @@ function render({ model, el }) {
   let pending = null; // latent point waiting for its decoded tile
 
   const extent = () => model.get("extent") || [0, 1, 0, 1];
-  const origin = () => model.get("origin") || "lower";
 
   // ---------------------------------------------------------------- data
   function load() {
@@ -111,7 +110,7 @@ function render({ model, el }) {
     const ctx = c.getContext("2d");
     const im = ctx.createImageData(tw, th);
     for (let i = 0; i < gy; i++) {
-      const r = origin() === "upper" ? i : gy - 1 - i;
+      const r = displayRow(i, gy);
       for (let j = 0; j < gx; j++) {
         paintTile(tileValues(i, j), im.data);
         ctx.putImageData(im, j * tw, r * th);
@@ -155,7 +154,7 @@ function render({ model, el }) {
         ctx.strokeStyle = fg;
         ctx.lineWidth = 1;
         for (let i = 0; i < gy; i++) {
-          const r = origin() === "upper" ? i : gy - 1 - i;
+          const r = displayRow(i, gy);
           for (let j = 0; j < gx; j++) {
             drawLine(ctx, tileValues(i, j), j * cellW + 3, r * cellH + 3, cellW - 6, cellH - 6, yRange);
           }
@@ -173,14 +172,14 @@ function render({ model, el }) {
       ctx.stroke();
       if (hover) {
         const [i, j] = hover;
-        const r = origin() === "upper" ? i : gy - 1 - i;
+        const r = displayRow(i, gy);
         ctx.strokeStyle = "#1976d2";
         ctx.lineWidth = 2;
         ctx.strokeRect(j * cellW + 1, r * cellH + 1, cellW - 2, cellH - 2);
       }
       const z = pending || model.get("clicked");
       if (z) {
-        const [fx, fy] = latentToGrid(z[0], z[1], gx, gy, extent(), origin());
+        const [fx, fy] = latentToGrid(z[0], z[1], gx, gy, extent());
         const cx = fx * W, cy = fy * H;
         ctx.lineWidth = 3;
         ctx.strokeStyle = "rgba(255,255,255,0.9)";
@@ -205,10 +204,10 @@ function render({ model, el }) {
 
   function drawAxes(ctx, W, H, fg) {
     // latent values at the grid's outer edges
-    const [z1l, z2b] = gridToLatent(0, 1, gx, gy, extent(), origin());
-    const [z1r, z2t] = gridToLatent(1, 0, gx, gy, extent(), origin());
-    const xTicks = axisTicks(z1l, z1r, 4, (t) => latentToGrid(t, 0, gx, gy, extent(), origin())[0] * W);
-    const yTicks = axisTicks(z2b, z2t, 4, (t) => latentToGrid(0, t, gx, gy, extent(), origin())[1] * H);
+    const [z1l, z2b] = gridToLatent(0, 1, gx, gy, extent());
+    const [z1r, z2t] = gridToLatent(1, 0, gx, gy, extent());
+    const xTicks = axisTicks(z1l, z1r, 4, (t) => latentToGrid(t, 0, gx, gy, extent())[0] * W);
+    const yTicks = axisTicks(z2b, z2t, 4, (t) => latentToGrid(0, t, gx, gy, extent())[1] * H);
     drawAxesOn(ctx, { left: MARGIN.left, top: MARGIN.top, width: W, height: H }, xTicks, yTicks, {
       xlabel: model.get("xlabel") || "", ylabel: model.get("ylabel") || "", bottom: MARGIN.bottom,
       color: fg,
@@ -347,7 +346,7 @@ function render({ model, el }) {
     if (!tiles) return;
     const [fx, fy] = gridFraction(event);
     if (!inside(fx, fy)) { onLeave(); return; }
-    const t = tileAt(fx, fy, gx, gy, origin());
+    const t = tileAt(fx, fy, gx, gy);
     if (hover && hover[0] === t[0] && hover[1] === t[1]) return;
     hover = t;
     drawGrid();
@@ -365,7 +364,7 @@ function render({ model, el }) {
     if (!tiles) return;
     const [fx, fy] = gridFraction(event);
     if (!inside(fx, fy)) return;
-    const z = gridToLatent(fx, fy, gx, gy, extent(), origin());
+    const z = gridToLatent(fx, fy, gx, gy, extent());
     const old = model.get("clicked");
     if (!old || old[0] !== z[0] || old[1] !== z[1]) {
       pending = z; // cleared when the kernel's answer (_decode_serial or status) arrives
@@ -395,7 +394,6 @@ function render({ model, el }) {
   model.on("change:kind", () => { dirty.tiles = true; update(); });
   model.on("change:colormap", () => { dirty.image = true; update(); });
   model.on("change:clim", () => { dirty.image = true; update(); });
-  model.on("change:origin", () => { dirty.image = true; update(); });
   const onDecoded = () => { pending = null; hover = null; dirty.decoded = true; update(); };
   model.on("change:decoded", onDecoded);
   model.on("change:_decode_serial", onDecoded);
