@@ -76,14 +76,14 @@ def test_a_selection_passed_in_is_left_open(si):
 
 
 @pytest.mark.parametrize("build", [
-    # raises before any widget exists (the rVAE needs stack=)
+    # raises before any widget exists (an unfitted rVAE; it would also need stack=)
     lambda si: LatentExplorer(si, ew.MultichannelRVAE(latent_dim=2, window=4)),
     # raises after every view is built and tied (an energy range that is not finite)
     lambda si: SpectrumImageExplorer(si, energy_range=(float("nan"), 1.0)),
 ])
 def test_a_failed_construction_leaves_no_widget_and_collects_cleanly(si, build, unraisable):
     before = set(open_widgets)
-    with pytest.raises(ValueError, match=r"stack=|finite"):
+    with pytest.raises(ValueError, match=r"stack=|finite|not fitted"):
         build(si)
     assert set(open_widgets) == before
     gc.collect()

@@ -93,11 +93,6 @@ class _PairModel(LatentModel, BaseModel):
                                                    "_ref_cache")
 
     # ------------------------------------------------------------------ checks
-    @property
-    def _window_multiple(self) -> int:
-        """What the window must be a multiple of (the ``window`` rule's)."""
-        return int(self._parameter_constraints["window"].multiple_of)
-
     def _check_si(self, si, *, need_haadf: bool) -> SpectrumImage:
         if not isinstance(si, SpectrumImage):
             raise TypeError(f"{type(self).__name__} works on a SpectrumImage, got "
