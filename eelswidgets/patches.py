@@ -269,7 +269,50 @@ def _apply_normalization(arr: np.ndarray, norm: dict, channel_axis: int) -> np.n
     return arr
 
 
-class Windows:
+class _WindowSet:
+    """What :class:`Windows` and :class:`ArrayWindows` share: batching for the trainer."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def gather(self, idx) -> torch.Tensor:
+        """Windows ``idx``: ``(B, C, w, w)`` float32."""
+        raise NotImplementedError
+
+    def get_batch(self, idx) -> tuple[torch.Tensor]:
+        """Trainer protocol: ``(windows,)`` for the indices ``idx``."""
+        return (self.gather(idx),)
+
+    def batches(self, batch_size: int = 512) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+        """Iterate over all windows in order: yields ``(indices, windows)`` per batch."""
+        bs = check_int(batch_size, "batch_size", low=1)
+        for start in range(0, len(self), bs):
+            idx = np.arange(start, min(start + bs, len(self)))
+            yield idx, self.gather(idx)
+
+    def _normalize(self, arr: np.ndarray, channel_axis: int, normalize: str, ranges,
+                   normalization: dict | None, name: str) -> np.ndarray:
+        """Scale ``arr`` (new constants, or another set's ``normalization``); keep them."""
+        if normalization is None:
+            axes = tuple(a for a in range(arr.ndim) if a != channel_axis)
+            normalization = _normalization_constants(arr, axes, normalize, ranges, name)
+        else:
+            normalization = dict(normalization)
+        self.normalization = normalization
+        return _apply_normalization(arr, normalization, channel_axis)
+
+    def _per_window(self, values) -> np.ndarray:
+        """``values`` as a NumPy array, checked to hold one entry per window."""
+        if isinstance(values, torch.Tensor):
+            values = values.detach().cpu().numpy()
+        vals = np.asarray(values)
+        if vals.ndim == 0 or vals.shape[0] != len(self):
+            raise ValueError(f"values must hold one entry per window ({len(self)}), got "
+                             f"shape {vals.shape}")
+        return vals
+
+
+class Windows(_WindowSet):
     """Lazy ``w x w`` windows around every pixel of a stack of maps ``(C, ny, nx)``.
 
     Parameters
@@ -320,12 +363,7 @@ class Windows:
         w = check_int(window, "window", low=1)
         _check_parity(w, parity)
         check_window_fits(w, ny, nx, "windows", multiple=1 if parity != "even" else 2)
-        if normalization is None:
-            normalization = _normalization_constants(arr, (1, 2), normalize, ranges, "maps")
-        else:
-            normalization = dict(normalization)
-        arr = _apply_normalization(arr, normalization, 0)
-        self.normalization = normalization
+        arr = self._normalize(arr, 0, normalize, ranges, normalization, "maps")
         self.window = w
         self.n_channels = c
         self.image_shape = (ny, nx)
@@ -395,17 +433,6 @@ class Windows:
         out = self._flat.index_select(1, pix)                  # (C, B*w*w)
         return out.reshape(self.n_channels, b, w, w).transpose(0, 1).contiguous()
 
-    def get_batch(self, idx) -> tuple[torch.Tensor]:
-        """Trainer protocol: ``(windows,)`` for the indices ``idx``."""
-        return (self.gather(idx),)
-
-    def batches(self, batch_size: int = 512) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-        """Iterate over all windows in order: yields ``(indices, windows)`` per batch."""
-        bs = check_int(batch_size, "batch_size", low=1)
-        for start in range(0, len(self), bs):
-            idx = np.arange(start, min(start + bs, len(self)))
-            yield idx, self.gather(idx)
-
     def materialize(self) -> torch.Tensor:
         """All windows as one ``(N, C, w, w)`` tensor (for small data only)."""
         return self.gather(torch.arange(len(self)))
@@ -429,12 +456,7 @@ class Windows:
         numpy.ndarray, shape (ny, nx, ...)
             float32 (float64 if ``values`` is float64).
         """
-        if isinstance(values, torch.Tensor):
-            values = values.detach().cpu().numpy()
-        vals = np.asarray(values)
-        if vals.ndim == 0 or vals.shape[0] != len(self):
-            raise ValueError(f"values must hold one entry per window ({len(self)}), got "
-                             f"shape {vals.shape}")
+        vals = self._per_window(values)
         dtype = np.float64 if vals.dtype == np.float64 else np.float32
         out = np.full(self.image_shape + vals.shape[1:], fill, dtype=dtype)
         out[self.valid_mask] = vals
@@ -445,7 +467,7 @@ class Windows:
 WindowSampler = Windows
 
 
-class ArrayWindows:
+class ArrayWindows(_WindowSet):
     """A batch of ready-made windows ``(n, C, w, w)`` with the :class:`Windows` interface.
 
     Used when a model is given windows directly (tests, windows from elsewhere). The windows
@@ -473,13 +495,7 @@ class ArrayWindows:
             raise ValueError(f"windows must be non-empty, got shape {arr.shape}")
         check_finite(arr, "windows")
         _check_parity(w, parity)
-        if normalization is None:
-            normalization = _normalization_constants(arr, (0, 2, 3), normalize, ranges,
-                                                     "windows")
-        else:
-            normalization = dict(normalization)
-        arr = _apply_normalization(arr, normalization, 1)
-        self.normalization = normalization
+        arr = self._normalize(arr, 1, normalize, ranges, normalization, "windows")
         self.window = w
         self.n_channels = c
         self.data = torch.from_numpy(arr).to(device)
@@ -497,29 +513,13 @@ class ArrayWindows:
         idx = torch.as_tensor(idx, dtype=torch.long, device=self.data.device).reshape(-1)
         return self.data[idx]
 
-    def get_batch(self, idx) -> tuple[torch.Tensor]:
-        """Trainer protocol: ``(windows,)`` for the indices ``idx``."""
-        return (self.gather(idx),)
-
-    def batches(self, batch_size: int = 512) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-        """Iterate over all windows in order: yields ``(indices, windows)`` per batch."""
-        bs = check_int(batch_size, "batch_size", low=1)
-        for start in range(0, len(self), bs):
-            idx = np.arange(start, min(start + bs, len(self)))
-            yield idx, self.data[start:start + bs]
-
     def materialize(self) -> torch.Tensor:
         """All windows ``(n, C, w, w)``."""
         return self.data
 
     def to_map(self, values, fill: float = np.nan) -> np.ndarray:
         """Return ``values`` as a NumPy array (one entry per window; there is no image)."""
-        if isinstance(values, torch.Tensor):
-            values = values.detach().cpu().numpy()
-        vals = np.asarray(values)
-        if vals.ndim == 0 or vals.shape[0] != len(self):
-            raise ValueError(f"values must hold one entry per window ({len(self)}), got "
-                             f"shape {vals.shape}")
+        vals = self._per_window(values)
         return vals.astype(np.float64 if vals.dtype == np.float64 else np.float32)
 
 
