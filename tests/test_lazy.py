@@ -457,3 +457,24 @@ def test_dask_config_single_threaded_matches(pair):
     with dask.config.set(scheduler="synchronous"):
         got = lz.remove_zlp((1.5, 4.0)).mean_spectrum()
     np.testing.assert_allclose(got, si.remove_zlp((1.5, 4.0)).mean_spectrum(), rtol=1e-6)
+
+
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+
+
+@pytest.mark.parametrize("name", ["coreloss_16x16_SI.dm3", "CuZn_coreloss_SI.hspy"])
+def test_real_microscope_files_load_lazily(name):
+    path = REALDATA / name
+    assert path.is_file(), f"{path} is missing (see ../shared/realdata/README.md)"
+    with Counter() as counter:
+        lz = ew.load(path, lazy=True, chunks=(8, 8))
+        lz.crop_energy(float(lz.energy[10]), float(lz.energy[-10]))
+    assert lz.is_lazy and counter.n <= 1          # at most the HAADF image is read
+    assert lz.compute() == ew.load(path)
+
+
+def test_align_zlp_computes_once_then_stays_lazy(pair):
+    _, lz = pair
+    with Counter() as counter:
+        out = lz.align_zlp(search=(-2.0, 4.0)).normalize("max")
+    assert counter.n == 1 and out.is_lazy          # the shift map, from the search window
