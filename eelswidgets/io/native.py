@@ -391,7 +391,8 @@ def write_zarr(si: SpectrumImage, path, *, overwrite: bool = True, compress: boo
         for key, arr in arrays.items():
             group, whole = (tree, True) if key.startswith(_TREE) else (root, key != "data")
             out = group.create_dataset(key, shape=arr.shape, dtype=arr.dtype,
-                                       chunks=arr.shape if whole else block,
+                                       chunks=tuple(max(1, n) for n in arr.shape)
+                                       if whole else block,
                                        compressor=compressor if not whole else None,
                                        write_empty_chunks=True)
             if is_lazy_array(arr):
