@@ -23,7 +23,8 @@ import numpy as np
 
 from ._checks import check_int, count_nonfinite
 
-__all__ = ["TARGET_CHUNK_BYTES", "checked", "default_chunks", "is_lazy_array", "lazy_cube",
+__all__ = ["TARGET_CHUNK_BYTES", "checked", "default_chunks", "exact_median", "is_lazy_array",
+           "lazy_cube",
            "map_spectra", "scan_chunks"]
 
 TARGET_CHUNK_BYTES = 64 * 2**20  # default chunk size (float32 values of whole spectra)
@@ -203,3 +204,55 @@ def map_spectra(func: Callable[..., np.ndarray], cube, *, maps: tuple[np.ndarray
     adjust = None if ne_out is None else {"e": int(ne_out)}
     return da.blockwise(func, "yxe", *pairs, dtype=np.float32, concatenate=True,
                         adjust_chunks=adjust, meta=np.empty((0, 0, 0), np.float32), **kwargs)
+
+
+_KEY_SHIFT = 48  # a float64's sign, exponent and 4 mantissa bits: bins of 1/16 octave
+
+
+def _keys(values: np.ndarray) -> np.ndarray:
+    return (np.abs(np.asarray(values, np.float64)) + 0.0).view(np.uint64) >> _KEY_SHIFT
+
+
+def _histogram(values: np.ndarray) -> np.ndarray:
+    return np.bincount(_keys(values).astype(np.int64), minlength=1 << 15)[None, :]
+
+
+def _inside(values: np.ndarray, bins: tuple[int, ...]) -> np.ndarray:
+    values = np.abs(np.asarray(values, np.float64)) + 0.0
+    return values[np.isin(_keys(values), bins)]
+
+
+def exact_median(parts: list) -> float:
+    """``np.median`` of the non-negative values of many pieces, without holding them together.
+
+    Two passes over the pieces: the first counts the values per bin of their float64 bit
+    pattern (1/16 of an octave wide, monotonic for non-negative floats) to find the bins that
+    hold the middle rank(s); the second gathers only the values in those bins, which are
+    sorted to give the exact median (the mean of the two middle values for an even count).
+
+    Parameters
+    ----------
+    parts : list of dask.delayed.Delayed
+        Each computes a 1-D array of non-negative values (NaN is not allowed).
+
+    Returns
+    -------
+    float
+        NaN when there are no values.
+    """
+    import dask
+    import dask.array as da
+
+    nbins = 1 << 15
+    hists = [da.from_delayed(dask.delayed(_histogram)(p), (1, nbins), np.int64) for p in parts]
+    counts = da.concatenate(hists).sum(axis=0).compute()
+    n = int(counts.sum())
+    if n == 0:
+        return float("nan")
+    cum = np.cumsum(counts)
+    ranks = sorted({(n - 1) // 2, n // 2})
+    bins = tuple(int(np.searchsorted(cum, r, side="right")) for r in ranks)
+    chosen = np.sort(np.concatenate(dask.compute(*[dask.delayed(_inside)(p, bins)
+                                                    for p in parts])))
+    below = int(cum[min(bins) - 1]) if min(bins) > 0 else 0
+    return float(np.mean([chosen[r - below] for r in ranks]))

@@ -41,9 +41,11 @@ class SpectrumImage:
     64 MiB chunks are chosen), converted to float32 lazily, and its finiteness is checked chunk
     by chunk when it is computed (a ``ValueError`` names the chunk and the first bad pixel).
     The preprocessing methods return lazy spectrum images (they run the same numpy kernels on
-    every chunk), the reductions (:meth:`mean_spectrum`, :meth:`energy_image`,
-    :meth:`spectrum`) compute their small results, and :meth:`compute` / :meth:`persist` are
-    explicit. See :meth:`as_lazy`, :meth:`rechunk` and ``ew.load(path, lazy=True)``.
+    every chunk; :meth:`align_zlp` and :meth:`remove_spikes` first compute what they need of
+    the whole cube: the shift map, the noise model), the reductions (:meth:`mean_spectrum`,
+    :meth:`energy_image`, :meth:`spectrum`) compute their small results, and :meth:`compute` /
+    :meth:`persist` are explicit. See :meth:`as_lazy`, :meth:`rechunk` and
+    ``ew.load(path, lazy=True)``.
 
     Parameters
     ----------
@@ -481,7 +483,11 @@ class SpectrumImage:
         Returns
         -------
         SpectrumImage, or (SpectrumImage, SpikeReport) if ``return_report``
-            The count is always recorded in ``metadata["processing"]``.
+            The count is always recorded in ``metadata["processing"]``. For a lazy spectrum
+            image the noise model's two medians over the whole cube and the count are
+            computed now (the cube is read five times, chunk by chunk; the medians are exact);
+            the cleaned cube stays lazy (each chunk is flagged with a one-pixel rim of its
+            neighbours).
 
         Examples
         --------
@@ -494,18 +500,19 @@ class SpectrumImage:
             raise ValueError(f"threshold must be a positive, finite number of noise units, "
                              f"got {threshold!r}")
         if self.is_lazy:
-            raise NotImplementedError(
-                "remove_spikes is not yet available on a lazy SpectrumImage: its noise scale "
-                "is a median over the whole cube; use si.compute().remove_spikes(...) when the "
-                "cube fits in memory, or crop it first")
-        mask, cube = _spikes.find_spikes(self._data, self._valid, float(threshold))
-        report = _spikes.SpikeReport(mask=mask, energy=self._energy.copy(),
-                                     original=self._data[mask].copy(), replacement=cube[mask])
-        for arr in (report.mask, report.energy, report.original, report.replacement):
-            arr.setflags(write=False)
+            cube, mask = _lazy_spikes(self._data, self._valid, float(threshold))
+            import dask
+
+            count, n_pixels = (int(v) for v in dask.compute(mask.sum(), mask.any(-1).sum()))
+            report = (_spike_report(self._data, cube, mask.compute(), self._energy)
+                      if return_report else None)
+        else:
+            mask, cube = _spikes.find_spikes(self._data, self._valid, float(threshold))
+            report = _spike_report(self._data, cube, mask, self._energy)
+            count, n_pixels = report.count, len(report.pixels)
         out = self._with_history(
-            f"remove_spikes(threshold={float(threshold):g}): {report.count} value(s) replaced "
-            f"in {len(report.pixels)} pixel(s)", data=cube)
+            f"remove_spikes(threshold={float(threshold):g}): {count} value(s) replaced "
+            f"in {n_pixels} pixel(s)", data=cube)
         return (out, report) if return_report else out
 
     def remove_background(self, window: tuple[float, float], model: str = "powerlaw"
@@ -646,3 +653,67 @@ def _binned_block(cube: np.ndarray, *, energy: np.ndarray, spatial: int,
                   energy_factor: int) -> np.ndarray:
     """:func:`preprocess.bin_cube` on one chunk of whole blocks."""
     return _pp.bin_cube(cube, energy, None, spatial, energy_factor)[0]
+
+
+def _spike_report(cube, cleaned, mask: np.ndarray, energy: np.ndarray) -> _spikes.SpikeReport:
+    """The read-only report of :meth:`SpectrumImage.remove_spikes` (lazy: reads flagged values)."""
+    where = np.nonzero(mask)
+    if _lazy.is_lazy_array(cube):
+        original = np.asarray(cube.vindex[where]) if where[0].size else np.empty(0, np.float32)
+        replacement = (np.asarray(cleaned.vindex[where]) if where[0].size
+                       else np.empty(0, np.float32))
+    else:
+        original, replacement = cube[where].copy(), cleaned[where]
+    report = _spikes.SpikeReport(mask=mask, energy=energy.copy(), original=original,
+                                 replacement=replacement)
+    for arr in (report.mask, report.energy, report.original, report.replacement):
+        arr.setflags(write=False)
+    return report
+
+
+def _spike_values(block: np.ndarray, valid: np.ndarray, m0: float | None) -> np.ndarray:
+    """One chunk's share of the values whose medians set the spike noise model."""
+    x, smooth, _ = _spikes.highpass(block, valid)
+    if m0 is None:
+        return _spikes.level_values(smooth, valid)
+    return _spikes.noise_ratios(x, smooth, valid, m0)
+
+
+def _lazy_spikes(cube, valid: np.ndarray, threshold: float):
+    """:func:`spikes.find_spikes` on a lazy cube; returns lazy ``(cleaned, mask)``.
+
+    The noise model's medians over the whole cube are computed exactly (two passes each, see
+    :func:`eelswidgets._lazy.exact_median`); then every chunk is flagged with a one-pixel rim
+    of its neighbours (``map_overlap``).
+    """
+    import dask
+    import dask.array as da
+
+    ny, nx, ne = cube.shape
+    if _spikes.filter_width(ne) < 3 or ny * nx < 2:
+        return cube, da.zeros(cube.shape, bool, chunks=cube.chunks)
+    ys, xs = (np.concatenate([[0], np.cumsum(c)]) for c in cube.chunks[:2])
+    blocks = cube.to_delayed()
+
+    def parts(m0):
+        return [dask.delayed(_spike_values)(blocks[i, j, 0], valid[ys[i]:ys[i + 1],
+                                                                   xs[j]:xs[j + 1]], m0)
+                for i in range(len(ys) - 1) for j in range(len(xs) - 1)]
+
+    m0 = _spikes.level_floor(_lazy.exact_median(parts(None)))
+    spread = _lazy.exact_median(parts(m0))
+    scale = 0.0 if np.isnan(spread) else 1.4826 * spread
+    rim = da.from_array(valid[..., None], chunks=(*cube.chunks[:2], 1))
+    common = dict(depth=[{0: 1, 1: 1, 2: 0}] * 2, trim=True, threshold=threshold, m0=m0,
+                  scale=scale, boundary=[{0: np.nan, 1: np.nan, 2: "none"},
+                                         {0: False, 1: False, 2: "none"}])
+    cleaned = da.map_overlap(_spikes_block, cube, rim, what="cleaned", dtype=np.float32,
+                             meta=np.empty((0, 0, 0), np.float32), **common)
+    mask = da.map_overlap(_spikes_block, cube, rim, what="mask", dtype=bool,
+                          meta=np.empty((0, 0, 0), bool), **common)
+    return cleaned, mask
+
+
+def _spikes_block(block: np.ndarray, valid: np.ndarray, **kwargs) -> np.ndarray:
+    """:func:`spikes.flag_block` on one chunk with its rim (valid comes as ``(cy, cx, 1)``)."""
+    return _spikes.flag_block(block, valid[..., 0], **kwargs)

@@ -75,6 +75,7 @@ METHODS = {
     "remove_zlp_exp2": lambda s: s.remove_zlp((1.5, 6.0), model="exp2"),
     "remove_background": lambda s: s.crop_energy(1.0, 30.0).remove_background((5.0, 10.0)),
     "align_zlp": lambda s: s.align_zlp(search=(-2.0, 4.0)),
+    "remove_spikes": lambda s: s.remove_spikes(),
     "chain": lambda s: s.crop(0, 11, 1, 10).remove_zlp((1.5, 4.0)).normalize("area"),
 }
 
@@ -132,9 +133,35 @@ def test_align_zlp_lazy_returns_the_same_shift_map(pair):
     np.testing.assert_allclose(got, want, atol=1e-9)
 
 
-def test_remove_spikes_on_lazy_data_says_what_to_do(pair):
-    with pytest.raises(NotImplementedError, match=r"compute\(\)\.remove_spikes"):
-        pair[1].remove_spikes()
+def test_remove_spikes_lazy_equals_in_memory_across_chunk_borders():
+    cube, e = lowloss_cube()
+    for y, x, c in [(0, 0, 40), (4, 3, 50), (5, 4, 30), (11, 9, 60), (4, 4, 45), (9, 7, 35)]:
+        cube[y, x, c] += 800.0                   # (4, 4) | (5, 4) and (4, 3) | (4, 4): borders
+    valid = np.ones((NY, NX), bool)
+    valid[7, 7] = False
+    cube[7, 7] = np.nan
+    si = SpectrumImage(cube, e, valid=valid)
+    want, expected = si.remove_spikes(return_report=True)
+    with Counter() as counter:
+        got, report = si.as_lazy(CHUNKS).remove_spikes(return_report=True)
+        assert got.is_lazy and counter.n <= 9   # two exact medians, the count, the report
+    assert expected.count == 6 and report.count == 6
+    np.testing.assert_array_equal(report.mask, expected.mask)
+    np.testing.assert_array_equal(report.original, expected.original)
+    np.testing.assert_allclose(report.replacement, expected.replacement, rtol=1e-6)
+    np.testing.assert_allclose(got.compute().data, want.data, rtol=1e-6, equal_nan=True)
+    assert got.metadata["processing"] == want.metadata["processing"]
+
+
+def test_exact_median_of_pieces():
+    from eelswidgets._lazy import exact_median
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 9, 1000):
+        values = np.abs(rng.standard_cauchy(n))
+        pieces = [dask.delayed(np.asarray)(p) for p in np.array_split(values, 4)]
+        assert exact_median(pieces) == np.median(values)
+    assert np.isnan(exact_median([dask.delayed(np.asarray)(np.empty(0))]))
 
 
 # ------------------------------------------------------------------------------ nothing computes
