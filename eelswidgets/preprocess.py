@@ -28,7 +28,10 @@ from ._checks import check_choice, to_float32
 
 __all__ = [
     "energy_slice",
+    "background_channels",
+    "bin_axes",
     "bin_cube",
+    "fit_exp_decays",
     "normalize_cube",
     "fit_power_law",
     "fit_two_exponentials",
@@ -83,11 +86,17 @@ def bin_cube(cube: np.ndarray, energy: np.ndarray, haadf: np.ndarray | None,
     out = _block_reduce(out, 0, spatial, "sum")
     out = _block_reduce(out, 1, spatial, "sum")
     out = _block_reduce(out, 2, energy_factor, "sum")
+    e, h = bin_axes(energy, haadf, spatial, energy_factor)
+    return to_float32(out, f"bin(spatial={spatial}, energy={energy_factor})"), e, h
+
+
+def bin_axes(energy: np.ndarray, haadf: np.ndarray | None, spatial: int, energy_factor: int):
+    """The energy axis and HAADF image of :func:`bin_cube` (mean of the binned members)."""
     e = _block_reduce(energy, 0, energy_factor, "mean")
     h = None
     if haadf is not None:
         h = _block_reduce(_block_reduce(haadf, 0, spatial, "mean"), 1, spatial, "mean")
-    return to_float32(out, f"bin(spatial={spatial}, energy={energy_factor})"), e, h
+    return e, h
 
 
 def block_average(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -116,19 +125,21 @@ def block_average(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return image.reshape(ny, fy, nx, fx).mean(axis=(1, 3), dtype=np.float64)
 
 
-def normalize_cube(cube: np.ndarray, energy: np.ndarray, method: str) -> np.ndarray:
+def normalize_cube(cube: np.ndarray, energy: np.ndarray, method: str, *,
+                   scale: float | None = None) -> np.ndarray:
     """Normalise a cube.
 
     ``"area"`` divides each spectrum by its integral (trapezoid over the energy axis, so the
     result has units of 1/eV), ``"max"`` divides each spectrum by its maximum, and ``"global"``
-    divides the whole cube by its largest value (relative intensities between pixels are kept).
+    divides the whole cube by its largest absolute value (relative intensities between pixels
+    are kept), or by ``scale`` when given (the whole cube's, for a cube processed in pieces).
     Spectra whose norm is zero are left at zero.
     """
     check_choice(method, "normalisation method", NORMALIZE_METHODS)
     c = cube.astype(np.float64)
     what = f"normalize({method!r})"
     if method == "global":
-        m = float(np.max(np.abs(c)))
+        m = float(np.max(np.abs(c))) if scale is None else float(scale)
         return to_float32(c / m if m > 0 else c, what)
     if method == "area":
         norm = np.trapezoid(c, energy, axis=-1) if energy.size > 1 else c[..., 0]
@@ -148,11 +159,7 @@ def fit_power_law(cube: np.ndarray, energy: np.ndarray, sl: slice):
         Arrays of shape ``cube.shape[:-1]``.
     """
     e = energy[sl].astype(np.float64)
-    if np.any(e <= 0):
-        raise ValueError("a power-law fit needs a window at positive energies; "
-                         f"the window starts at {e[0]:.4g} eV")
-    if e.size < 2:
-        raise ValueError("the fit window must hold at least 2 channels; widen it")
+    _check_fit_window(e, "powerlaw")
     y = cube[..., sl].astype(np.float64)
     w = np.clip(y, _TINY, None)                   # Poisson weights, var(log I) ~ 1/I
     ly = np.log(w)
@@ -168,23 +175,65 @@ def fit_power_law(cube: np.ndarray, energy: np.ndarray, sl: slice):
     return a, r
 
 
-def fit_two_exponentials(cube: np.ndarray, energy: np.ndarray, sl: slice):
+def _check_fit_window(e: np.ndarray, model: str) -> None:
+    if model == "exp2":
+        if e.size < 4:
+            raise ValueError("a two-exponential fit needs at least 4 channels in its window")
+        return
+    if np.any(e <= 0):
+        raise ValueError("a power-law fit needs a window at positive energies; "
+                         f"the window starts at {e[0]:.4g} eV")
+    if e.size < 2:
+        raise ValueError("the fit window must hold at least 2 channels; widen it")
+
+
+def fit_two_exponentials(cube: np.ndarray, energy: np.ndarray, sl: slice, *,
+                         decays: np.ndarray | None = None):
     """Fit ``a1 exp(-E/t1) + a2 exp(-E/t2)`` per pixel over channels ``sl``.
+
+    Parameters
+    ----------
+    cube, energy : numpy.ndarray
+        Spectra ``(..., ne)`` and their axis.
+    sl : slice
+        The fit window's channels.
+    decays : numpy.ndarray, optional
+        ``(t1, t2, e0)`` from :func:`fit_exp_decays` on the mean spectrum of the whole cube
+        (for a cube processed in pieces); default: fitted on the mean spectrum of ``cube``.
 
     Returns
     -------
     amplitudes : numpy.ndarray
         ``(..., 2)`` per-pixel amplitudes.
     taus : tuple of float
-        Decay constants shared by all pixels (fitted on the mean spectrum).
+        Decay constants shared by all pixels (fitted on the mean spectrum) and ``e0``.
+    """
+    e = energy[sl].astype(np.float64)
+    _check_fit_window(e, "exp2")
+    y = cube[..., sl].reshape(-1, e.size).astype(np.float64)
+    t1, t2, e0 = fit_exp_decays(y.mean(0), e) if decays is None else (float(v) for v in decays)
+    basis = np.stack([np.exp(-(e - e0) / t1), np.exp(-(e - e0) / t2)], axis=1)
+    amps, *_ = np.linalg.lstsq(basis, y.T, rcond=None)
+    return amps.T.reshape(*cube.shape[:-1], 2), (t1, t2, e0)
+
+
+def fit_exp_decays(mean: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Decay constants ``(t1, t2, e0)`` of two exponentials fitted to a mean spectrum.
+
+    Parameters
+    ----------
+    mean : numpy.ndarray, shape (n,)
+        The mean spectrum over the fit window.
+    e : numpy.ndarray, shape (n,)
+        Its energies (eV).
+
+    Raises
+    ------
+    ValueError
+        The fit does not converge.
     """
     from scipy.optimize import curve_fit  # imported here: keeps `import eelswidgets` fast
 
-    e = energy[sl].astype(np.float64)
-    if e.size < 4:
-        raise ValueError("a two-exponential fit needs at least 4 channels in its window")
-    y = cube[..., sl].reshape(-1, e.size).astype(np.float64)
-    mean = y.mean(0)
     e0 = e[0]
 
     def model(x, a1, t1, a2, t2):
@@ -198,15 +247,40 @@ def fit_two_exponentials(cube: np.ndarray, energy: np.ndarray, sl: slice):
     except (RuntimeError, ValueError) as exc:
         raise ValueError(f"the two-exponential zero-loss tail fit did not converge ({exc}); "
                          "try model='powerlaw' or another fit window") from exc
-    t1, t2 = float(popt[1]), float(popt[3])
-    basis = np.stack([np.exp(-(e - e0) / t1), np.exp(-(e - e0) / t2)], axis=1)
-    amps, *_ = np.linalg.lstsq(basis, y.T, rcond=None)
-    return amps.T.reshape(*cube.shape[:-1], 2), (t1, t2, e0)
+    return np.array([float(popt[1]), float(popt[3]), float(e0)])
+
+
+def background_channels(energy: np.ndarray, window: tuple[float, float], model: str,
+                        channels: slice | None = None) -> tuple[slice, slice]:
+    """Check the arguments of :func:`subtract_background` on the energy axis alone.
+
+    Returns
+    -------
+    window, kept : slice
+        The fit window's channels and the channels returned.
+
+    Raises
+    ------
+    ValueError
+        Everything :func:`subtract_background` refuses before it looks at the spectra.
+    """
+    check_choice(model, "background model", ("powerlaw", "exp2"))
+    sl = energy_slice(energy, *window)
+    _check_fit_window(energy[sl].astype(np.float64), model)
+    keep = slice(None) if channels is None else channels
+    e = energy[keep]
+    if model == "powerlaw" and np.any(e <= 0):
+        n = int(np.count_nonzero(e <= 0))
+        raise ValueError(f"a power-law background A*E^-r is undefined at E <= 0, and the "
+                         f"energy axis has {n} channel(s) there (from {e[0]:.4g} eV); crop "
+                         "them first (si.crop_energy(lo, hi) with lo > 0) or use "
+                         "si.remove_zlp(...), which drops them")
+    return sl, keep
 
 
 def subtract_background(cube: np.ndarray, energy: np.ndarray, window: tuple[float, float],
-                        model: str = "powerlaw", *, channels: slice | None = None
-                        ) -> np.ndarray:
+                        model: str = "powerlaw", *, channels: slice | None = None,
+                        decays: np.ndarray | None = None) -> np.ndarray:
     """Fit a background over ``window`` (eV) per pixel and subtract it.
 
     Parameters
@@ -221,6 +295,9 @@ def subtract_background(cube: np.ndarray, energy: np.ndarray, window: tuple[floa
         Background model.
     channels : slice, optional
         The channels to return (default: all); only these are computed.
+    decays : numpy.ndarray, optional
+        For ``"exp2"``: the decay constants of the whole cube (see
+        :func:`fit_two_exponentials`).
 
     Returns
     -------
@@ -233,22 +310,14 @@ def subtract_background(cube: np.ndarray, energy: np.ndarray, window: tuple[floa
         A power law asked for channels at ``E <= 0``, where it is undefined; the result
         overflows float32.
     """
-    check_choice(model, "background model", ("powerlaw", "exp2"))
-    sl = energy_slice(energy, *window)
-    keep = slice(None) if channels is None else channels
+    sl, keep = background_channels(energy, window, model, channels)
     e = energy[keep].astype(np.float64)
     if model == "powerlaw":
         a, r = fit_power_law(cube, energy, sl)
-        if np.any(e <= 0):
-            n = int(np.count_nonzero(e <= 0))
-            raise ValueError(f"a power-law background A*E^-r is undefined at E <= 0, and the "
-                             f"energy axis has {n} channel(s) there (from {e[0]:.4g} eV); crop "
-                             "them first (si.crop_energy(lo, hi) with lo > 0) or use "
-                             "si.remove_zlp(...), which drops them")
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             bg = a[..., None] * np.power(e[None, None, :], -r[..., None])
     else:
-        amps, (t1, t2, e0) = fit_two_exponentials(cube, energy, sl)
+        amps, (t1, t2, e0) = fit_two_exponentials(cube, energy, sl, decays=decays)
         basis = np.stack([np.exp(-(e - e0) / t1), np.exp(-(e - e0) / t2)], axis=1)
         bg = amps @ basis.T
     bg = np.where(np.isfinite(bg), bg, 0.0)

@@ -9,10 +9,18 @@ from typing import Any
 
 import numpy as np
 
+from . import _lazy
 from . import preprocess as _pp
 from . import spikes as _spikes
 from . import zlp_align as _zlp
-from ._checks import as_float_array, check_finite, check_int, check_mask, frozen_float_array
+from ._checks import (
+    as_float_array,
+    check_choice,
+    check_finite,
+    check_int,
+    check_mask,
+    frozen_float_array,
+)
 
 __all__ = ["SpectrumImage"]
 
@@ -27,9 +35,21 @@ class SpectrumImage:
     ``data.copy()`` if you will keep changing your array afterwards. Any other cube is
     converted once; the small arrays (energy, HAADF, valid) are always copied.
 
+    **Lazy data.** A ``dask.array.Array`` cube is kept lazy (:attr:`is_lazy`): nothing is
+    computed on construction. It is chunked over the scan with whole spectra per chunk
+    (``(cy, cx, ne)``; its own chunks are kept when the energy axis is whole, else about
+    64 MiB chunks are chosen), converted to float32 lazily, and its finiteness is checked chunk
+    by chunk when it is computed (a ``ValueError`` names the chunk and the first bad pixel).
+    The preprocessing methods return lazy spectrum images (they run the same numpy kernels on
+    every chunk; :meth:`align_zlp` and :meth:`remove_spikes` first compute what they need of
+    the whole cube: the shift map, the noise model), the reductions (:meth:`mean_spectrum`,
+    :meth:`energy_image`, :meth:`spectrum`) compute their small results, and :meth:`compute` /
+    :meth:`persist` are explicit. See :meth:`as_lazy`, :meth:`rechunk` and
+    ``ew.load(path, lazy=True)``.
+
     Parameters
     ----------
-    data : array_like, shape (ny, nx, ne)
+    data : array_like or dask.array.Array, shape (ny, nx, ne)
         The spectra, stored as float32. Must be finite wherever ``valid`` is True. A
         ``numpy.ma.MaskedArray`` is refused (its mask would be lost): pass
         ``np.ma.filled(x.astype(float), np.nan)`` with ``valid=~np.ma.getmaskarray(x).any(-1)``.
@@ -62,7 +82,8 @@ class SpectrumImage:
     def __init__(self, data, energy, haadf=None, *, pixel_size: float = 1.0,
                  pixel_unit: str = "nm", metadata: dict | None = None,
                  truth: dict | None = None, valid=None, name: str = ""):
-        cube = frozen_float_array(data, "data", ndim=3)
+        lazy = _lazy.is_lazy_array(data)
+        cube = _lazy.lazy_cube(data, "data") if lazy else frozen_float_array(data, "data", ndim=3)
         ny, nx, ne = cube.shape
         if min(ny, nx, ne) < 1:
             raise ValueError(f"data must be non-empty in every dimension, got shape {cube.shape}")
@@ -78,7 +99,10 @@ class SpectrumImage:
             vmask = np.ones((ny, nx), dtype=bool)
         else:
             vmask = check_mask(valid, (ny, nx), "valid")
-        check_finite(cube, "data", where=vmask)
+        if lazy:
+            cube = _lazy.checked(cube, "data", vmask)  # checked when a chunk is computed
+        else:
+            check_finite(cube, "data", where=vmask)
         h = None
         if haadf is not None:
             h = as_float_array(haadf, "haadf", ndim=2)
@@ -111,8 +135,23 @@ class SpectrumImage:
     # ------------------------------------------------------------------ properties
     @property
     def data(self) -> np.ndarray:
-        """The cube ``(ny, nx, ne)``, float32, read-only (use ``.copy()`` to edit)."""
+        """The cube ``(ny, nx, ne)``, float32, read-only (use ``.copy()`` to edit).
+
+        A ``dask.array.Array`` chunked ``(cy, cx, ne)`` for a lazy spectrum image.
+        """
         return self._data
+
+    @property
+    def is_lazy(self) -> bool:
+        """Whether the cube is a dask array (computed only by :meth:`compute` and reductions)."""
+        return _lazy.is_lazy_array(self._data)
+
+    @property
+    def chunks(self) -> tuple[int, int, int] | None:
+        """Largest chunk ``(cy, cx, ne)`` of a lazy cube, None in memory."""
+        if not self.is_lazy:
+            return None
+        return tuple(int(max(c)) for c in self._data.chunks)  # type: ignore[return-value]
 
     @property
     def energy(self) -> np.ndarray:
@@ -175,8 +214,48 @@ class SpectrumImage:
         return SpectrumImage(**fields)
 
     def copy(self) -> SpectrumImage:
-        """Return an independent copy (the cube is copied too)."""
+        """Return an independent copy (the cube is copied too; a lazy cube stays lazy)."""
         return self.replace(data=self._data.copy())
+
+    # ------------------------------------------------------------------ lazy data
+    def compute(self) -> SpectrumImage:
+        """An in-memory SpectrumImage (computes a lazy cube; an in-memory one is returned)."""
+        if not self.is_lazy:
+            return self
+        return self.replace(data=self._data.compute())
+
+    def persist(self) -> SpectrumImage:
+        """A lazy SpectrumImage whose chunks are computed now and kept.
+
+        The chunks stay in memory (or on a cluster's workers); later steps start from them
+        instead of the file. An in-memory SpectrumImage is returned as it is.
+        """
+        if not self.is_lazy:
+            return self
+        return self.replace(data=self._data.persist())
+
+    def as_lazy(self, chunks="auto") -> SpectrumImage:
+        """A lazy SpectrumImage over the same cube, chunked ``(cy, cx, ne)``.
+
+        Parameters
+        ----------
+        chunks : "auto", (cy, cx) or (cy, cx, ne)
+            Pixels per chunk along y and x (the energy axis stays whole); "auto" gives chunks
+            of about 64 MiB.
+        """
+        if self.is_lazy:
+            return self.rechunk(chunks)
+        import dask.array as da
+
+        cube = da.from_array(self._data, chunks=_lazy.scan_chunks(self.shape, chunks))
+        return self.replace(data=cube)
+
+    def rechunk(self, chunks="auto") -> SpectrumImage:
+        """A lazy SpectrumImage with other chunks over the scan (see :meth:`as_lazy`)."""
+        if not self.is_lazy:
+            raise ValueError("rechunk applies to a lazy SpectrumImage; use si.as_lazy(chunks) "
+                             "to make one from an in-memory cube")
+        return self.replace(data=self._data.rechunk(_lazy.scan_chunks(self.shape, chunks)))
 
     def _with_history(self, step: str, **changes: Any) -> SpectrumImage:
         meta = copy.deepcopy(self.metadata)
@@ -257,7 +336,11 @@ class SpectrumImage:
         energy = check_int(energy, "energy", low=1, high=self.ne)
         if not self._valid.all():
             raise ValueError("cannot bin a SpectrumImage with invalid pixels; crop them first")
-        cube, e, h = _pp.bin_cube(self._data, self._energy, self._haadf, spatial, energy)
+        if self.is_lazy:
+            cube = _bin_lazy(self._data, self._energy, spatial, energy)
+            e, h = _pp.bin_axes(self._energy, self._haadf, spatial, energy)
+        else:
+            cube, e, h = _pp.bin_cube(self._data, self._energy, self._haadf, spatial, energy)
         ny, nx = cube.shape[:2]
         return self._with_history(f"bin(spatial={spatial}, energy={energy})", data=cube,
                                   energy=e, haadf=h, valid=np.ones((ny, nx), bool),
@@ -287,8 +370,13 @@ class SpectrumImage:
 
         See :func:`eelswidgets.preprocess.normalize_cube`.
         """
-        cube = _pp.normalize_cube(np.nan_to_num(self._data), self._energy, method)
-        cube[~self._valid] = np.nan  # a new array from the kernel, not self._data
+        check_choice(method, "normalisation method", _pp.NORMALIZE_METHODS)
+        if not self.is_lazy:
+            cube = _normalize_block(self._data, self._valid, energy=self._energy, method=method)
+        else:
+            scale = (np.abs(np.nan_to_num(self._data)).max(),) if method == "global" else ()
+            cube = _lazy.map_spectra(_normalize_block, self._data, maps=(self._valid,),
+                                     lazy_args=scale, energy=self._energy, method=method)
         return self._with_history(f"normalize({method!r})", data=cube)
 
     def remove_zlp(self, fit_window: tuple[float, float] = (0.2, 0.35), *,
@@ -312,8 +400,7 @@ class SpectrumImage:
         """
         cut = float(fit_window[0]) if cut is None else float(cut)
         sl = _pp.energy_slice(self._energy, cut, float(self._energy[-1]))
-        cube = _pp.subtract_background(self._data, self._energy, fit_window, model,
-                                       channels=sl)
+        cube = self._background_removed(fit_window, model, sl)
         return self._with_history(f"remove_zlp({tuple(fit_window)}, model={model!r})",
                                   data=cube, energy=self._energy[sl])
 
@@ -337,7 +424,10 @@ class SpectrumImage:
         Returns
         -------
         SpectrumImage, or (SpectrumImage, numpy.ndarray) if ``return_shifts``
-            The aligned spectrum image (float32). The shift map, the energy (eV) on the
+            The aligned spectrum image (float32). For a lazy spectrum image the shift map is
+            computed now (it fixes the common axis), reading the ``search`` window of every
+            pixel into memory (pass a narrow window for a large scan); the resampling stays
+            lazy. The shift map, the energy (eV) on the
             original axis at which the ZLP of each pixel was found (NaN at invalid pixels), is
             also kept in ``metadata["zlp_shifts"]`` (a nested list, None at invalid pixels).
 
@@ -352,8 +442,17 @@ class SpectrumImage:
         >>> aligned, shifts = si.align_zlp(return_shifts=True)   # doctest: +SKIP
         >>> float(np.ptp(shifts))          # drift across the scan, eV   # doctest: +SKIP
         """
-        pos = _zlp.zlp_positions(self._data, self._energy, self._valid, search)
-        cube, energy = _zlp.shift_to_common_axis(self._data, self._energy, pos, self._valid)
+        if self.is_lazy:  # the shift map needs every pixel: computed from the search window
+            sl = _zlp.search_slice(self._energy, search)
+            pos = _zlp.zlp_positions(self._data[..., sl].compute(), self._energy[sl],
+                                     self._valid)
+            energy = _zlp.common_axis(self._energy, pos, self._valid)
+            cube = _lazy.map_spectra(_resample_block, self._data, maps=(pos, self._valid),
+                                     ne_out=energy.size, energy=self._energy, grid=energy)
+        else:
+            pos = _zlp.zlp_positions(self._data, self._energy, self._valid, search)
+            cube, energy = _zlp.shift_to_common_axis(self._data, self._energy, pos,
+                                                     self._valid)
         meta = copy.deepcopy(self.metadata)
         meta["zlp_shifts"] = [[None if np.isnan(v) else float(v) for v in row] for row in pos]
         meta.setdefault("processing", []).append(
@@ -384,7 +483,11 @@ class SpectrumImage:
         Returns
         -------
         SpectrumImage, or (SpectrumImage, SpikeReport) if ``return_report``
-            The count is always recorded in ``metadata["processing"]``.
+            The count is always recorded in ``metadata["processing"]``. For a lazy spectrum
+            image the noise model's two medians over the whole cube and the count are
+            computed now (the cube is read five times, chunk by chunk; the medians are exact);
+            the cleaned cube stays lazy (each chunk is flagged with a one-pixel rim of its
+            neighbours).
 
         Examples
         --------
@@ -396,14 +499,20 @@ class SpectrumImage:
         if not np.isfinite(threshold) or threshold <= 0:
             raise ValueError(f"threshold must be a positive, finite number of noise units, "
                              f"got {threshold!r}")
-        mask, cube = _spikes.find_spikes(self._data, self._valid, float(threshold))
-        report = _spikes.SpikeReport(mask=mask, energy=self._energy.copy(),
-                                     original=self._data[mask].copy(), replacement=cube[mask])
-        for arr in (report.mask, report.energy, report.original, report.replacement):
-            arr.setflags(write=False)
+        if self.is_lazy:
+            cube, mask = _lazy_spikes(self._data, self._valid, float(threshold))
+            import dask
+
+            count, n_pixels = (int(v) for v in dask.compute(mask.sum(), mask.any(-1).sum()))
+            report = (_spike_report(self._data, cube, mask.compute(), self._energy)
+                      if return_report else None)
+        else:
+            mask, cube = _spikes.find_spikes(self._data, self._valid, float(threshold))
+            report = _spike_report(self._data, cube, mask, self._energy)
+            count, n_pixels = report.count, len(report.pixels)
         out = self._with_history(
-            f"remove_spikes(threshold={float(threshold):g}): {report.count} value(s) replaced "
-            f"in {len(report.pixels)} pixel(s)", data=cube)
+            f"remove_spikes(threshold={float(threshold):g}): {count} value(s) replaced "
+            f"in {n_pixels} pixel(s)", data=cube)
         return (out, report) if return_report else out
 
     def remove_background(self, window: tuple[float, float], model: str = "powerlaw"
@@ -415,8 +524,24 @@ class SpectrumImage:
         law it must not include ``E <= 0`` (where ``E^-r`` is undefined): crop those channels
         first (``crop_energy``), or use :meth:`remove_zlp`, which drops them.
         """
-        cube = _pp.subtract_background(self._data, self._energy, window, model)
+        cube = self._background_removed(window, model)
         return self._with_history(f"remove_background({tuple(window)}, {model!r})", data=cube)
+
+    def _background_removed(self, window, model: str, channels: slice | None = None):
+        """The cube minus a background fitted per pixel (lazy for a lazy cube)."""
+        if not self.is_lazy:
+            return _pp.subtract_background(self._data, self._energy, window, model,
+                                           channels=channels)
+        fit, keep = _pp.background_channels(self._energy, window, model, channels)
+        decays: tuple = ()
+        if model == "exp2":  # decay constants from the mean spectrum of the whole cube
+            mean = self._data[..., fit].astype(np.float64).mean(axis=(0, 1))
+            decays = (mean.map_blocks(_pp.fit_exp_decays, e=self._energy[fit].astype(np.float64),
+                                      chunks=(3,), dtype=np.float64, meta=np.empty(0)),)
+        n_out = len(range(*keep.indices(self.ne)))
+        return _lazy.map_spectra(_background_block, self._data, lazy_args=decays, ne_out=n_out,
+                                 energy=self._energy, window=window, model=model,
+                                 channels=channels)
 
     # ------------------------------------------------------------------ reductions
     def mean_spectrum(self, mask=None) -> np.ndarray:
@@ -424,28 +549,35 @@ class SpectrumImage:
         m = self._valid if mask is None else check_mask(mask, (self.ny, self.nx)) & self._valid
         if not m.any():
             raise ValueError("mean_spectrum: the mask selects no valid pixel")
-        return self._data[m].mean(axis=0, dtype=np.float64).astype(np.float32)
+        if not self.is_lazy:
+            return self._data[m].mean(axis=0, dtype=np.float64).astype(np.float32)
+        import dask.array as da
+
+        inside = da.from_array(m[..., None], chunks=(*self._data.chunks[:2], 1))
+        total = da.where(inside, self._data, 0).sum(axis=(0, 1), dtype=np.float64)
+        return (total / np.count_nonzero(m)).astype(np.float32).compute()
 
     def energy_image(self, lo: float, hi: float) -> np.ndarray:
         """Sum of the channels with ``lo <= E <= hi`` at every pixel, ``(ny, nx)`` float32."""
         sl = _pp.energy_slice(self._energy, lo, hi)
-        return self._data[..., sl].sum(axis=-1, dtype=np.float64).astype(np.float32)
+        image = self._data[..., sl].sum(axis=-1, dtype=np.float64).astype(np.float32)
+        return image.compute() if self.is_lazy else image
 
     def spectrum(self, y: int, x: int) -> np.ndarray:
-        """The spectrum at pixel ``(y, x)`` (a copy)."""
+        """The spectrum at pixel ``(y, x)`` (a copy; one chunk is read for a lazy cube)."""
         y = check_int(y, "y", low=-self.ny, high=self.ny - 1)
         x = check_int(x, "x", low=-self.nx, high=self.nx - 1)
-        return self._data[y, x].copy()
+        return np.array(self._data[y, x])
 
     # ------------------------------------------------------------------ I/O
     def save(self, path) -> None:
-        """Write to ``path`` (``.npz`` or ``.h5``; see :func:`eelswidgets.io.save`)."""
+        """Write to ``path`` (``.npz``, ``.h5`` or ``.zarr``; see :func:`eelswidgets.io.save`)."""
         from .io import save  # io builds on this class; imported lazily
 
         save(self, path)
 
     def to_hyperspy(self):
-        """Return an ``exspy`` EELSSpectrum (needs the ``io`` extra)."""
+        """Return an ``exspy`` EELSSpectrum (lazy for a lazy cube; needs the ``io`` extra)."""
         from .io import to_hyperspy
 
         return to_hyperspy(self)
@@ -461,6 +593,8 @@ class SpectrumImage:
                  "HAADF" if self._haadf is not None else "no HAADF"]
         if not self._valid.all():
             parts.append(f"{int(self._valid.sum())} valid px")
+        if self.is_lazy:
+            parts.append("lazy, chunks {} x {} x {}".format(*self.chunks))
         if self.truth:
             parts.append(f"truth: {', '.join(sorted(self.truth))}")
         title = f" {self.name!r}" if self.name else ""
@@ -470,7 +604,7 @@ class SpectrumImage:
         """Exact equality of arrays, calibration and metadata (for round-trip tests)."""
         if not isinstance(other, SpectrumImage):
             return NotImplemented
-        return (np.array_equal(self._data, other._data, equal_nan=True)
+        return (np.array_equal(np.asarray(self._data), np.asarray(other._data), equal_nan=True)
                 and np.array_equal(self._energy, other._energy)
                 and ((self._haadf is None and other._haadf is None)
                      or (self._haadf is not None and other._haadf is not None
@@ -480,3 +614,106 @@ class SpectrumImage:
                 and self.name == other.name)
 
     __hash__ = None
+
+
+# ---------------------------------------------------------------------- per-chunk kernels
+def _normalize_block(cube: np.ndarray, valid: np.ndarray, scale=None, *, energy: np.ndarray,
+                     method: str) -> np.ndarray:
+    """Normalised spectra, NaN at invalid pixels (a whole cube or one chunk of it)."""
+    out = _pp.normalize_cube(np.nan_to_num(cube), energy, method, scale=scale)
+    out[~valid] = np.nan  # a new array from the kernel, not the input
+    return out
+
+
+def _background_block(cube: np.ndarray, decays=None, **kwargs) -> np.ndarray:
+    """:func:`preprocess.subtract_background` on one chunk (whole-cube decay constants)."""
+    return _pp.subtract_background(cube, decays=decays, **kwargs)
+
+
+def _resample_block(cube: np.ndarray, positions: np.ndarray, valid: np.ndarray, *,
+                    energy: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """:func:`zlp_align.resample` on one chunk."""
+    return _zlp.resample(cube, energy, grid, positions, valid)
+
+
+def _bin_lazy(cube, energy: np.ndarray, spatial: int, energy_factor: int):
+    """:func:`preprocess.bin_cube` on a lazy cube: chunks aligned to whole blocks first."""
+    ny, nx = cube.shape[0] // spatial * spatial, cube.shape[1] // spatial * spatial
+    cy, cx = (max(spatial, max(c) // spatial * spatial) for c in cube.chunks[:2])
+    whole = cube[:ny, :nx].rechunk((cy, cx, cube.shape[2]))
+    ne = cube.shape[2] // energy_factor
+    chunks = (tuple(c // spatial for c in whole.chunks[0]),
+              tuple(c // spatial for c in whole.chunks[1]), (ne,))
+    return whole.map_blocks(_binned_block, energy=energy, spatial=spatial,
+                            energy_factor=energy_factor, chunks=chunks, dtype=np.float32,
+                            meta=np.empty((0, 0, 0), np.float32))
+
+
+def _binned_block(cube: np.ndarray, *, energy: np.ndarray, spatial: int,
+                  energy_factor: int) -> np.ndarray:
+    """:func:`preprocess.bin_cube` on one chunk of whole blocks."""
+    return _pp.bin_cube(cube, energy, None, spatial, energy_factor)[0]
+
+
+def _spike_report(cube, cleaned, mask: np.ndarray, energy: np.ndarray) -> _spikes.SpikeReport:
+    """The read-only report of :meth:`SpectrumImage.remove_spikes` (lazy: reads flagged values)."""
+    where = np.nonzero(mask)
+    if _lazy.is_lazy_array(cube):
+        original = np.asarray(cube.vindex[where]) if where[0].size else np.empty(0, np.float32)
+        replacement = (np.asarray(cleaned.vindex[where]) if where[0].size
+                       else np.empty(0, np.float32))
+    else:
+        original, replacement = cube[where].copy(), cleaned[where]
+    report = _spikes.SpikeReport(mask=mask, energy=energy.copy(), original=original,
+                                 replacement=replacement)
+    for arr in (report.mask, report.energy, report.original, report.replacement):
+        arr.setflags(write=False)
+    return report
+
+
+def _spike_values(block: np.ndarray, valid: np.ndarray, m0: float | None) -> np.ndarray:
+    """One chunk's share of the values whose medians set the spike noise model."""
+    x, smooth, _ = _spikes.highpass(block, valid)
+    if m0 is None:
+        return _spikes.level_values(smooth, valid)
+    return _spikes.noise_ratios(x, smooth, valid, m0)
+
+
+def _lazy_spikes(cube, valid: np.ndarray, threshold: float):
+    """:func:`spikes.find_spikes` on a lazy cube; returns lazy ``(cleaned, mask)``.
+
+    The noise model's medians over the whole cube are computed exactly (two passes each, see
+    :func:`eelswidgets._lazy.exact_median`); then every chunk is flagged with a one-pixel rim
+    of its neighbours (``map_overlap``).
+    """
+    import dask
+    import dask.array as da
+
+    ny, nx, ne = cube.shape
+    if _spikes.filter_width(ne) < 3 or ny * nx < 2:
+        return cube, da.zeros(cube.shape, bool, chunks=cube.chunks)
+    ys, xs = (np.concatenate([[0], np.cumsum(c)]) for c in cube.chunks[:2])
+    blocks = cube.to_delayed()
+
+    def parts(m0):
+        return [dask.delayed(_spike_values)(blocks[i, j, 0], valid[ys[i]:ys[i + 1],
+                                                                   xs[j]:xs[j + 1]], m0)
+                for i in range(len(ys) - 1) for j in range(len(xs) - 1)]
+
+    m0 = _spikes.level_floor(_lazy.exact_median(parts(None)))
+    spread = _lazy.exact_median(parts(m0))
+    scale = 0.0 if np.isnan(spread) else 1.4826 * spread
+    rim = da.from_array(valid[..., None], chunks=(*cube.chunks[:2], 1))
+    common = dict(depth=[{0: 1, 1: 1, 2: 0}] * 2, trim=True, threshold=threshold, m0=m0,
+                  scale=scale, boundary=[{0: np.nan, 1: np.nan, 2: "none"},
+                                         {0: False, 1: False, 2: "none"}])
+    cleaned = da.map_overlap(_spikes_block, cube, rim, what="cleaned", dtype=np.float32,
+                             meta=np.empty((0, 0, 0), np.float32), **common)
+    mask = da.map_overlap(_spikes_block, cube, rim, what="mask", dtype=bool,
+                          meta=np.empty((0, 0, 0), bool), **common)
+    return cleaned, mask
+
+
+def _spikes_block(block: np.ndarray, valid: np.ndarray, **kwargs) -> np.ndarray:
+    """:func:`spikes.flag_block` on one chunk with its rim (valid comes as ``(cy, cx, 1)``)."""
+    return _spikes.flag_block(block, valid[..., 0], **kwargs)

@@ -20,6 +20,10 @@ A flagged value is replaced by ``median_5(x) + median_n D[n, c]``: the local spe
 fine structure the neighbours have at that energy.
 
 A single pixel (1 x 1) has no neighbours: nothing can be told apart and nothing is flagged.
+
+The steps are separate functions so that a chunked (lazy) cube can run them piece by piece:
+:func:`highpass` per pixel, :func:`level_values` / :func:`noise_ratios` whose medians over the
+whole cube set the noise model, and :func:`flag_block` on a block with a one-pixel rim.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SpikeReport", "find_spikes", "DEFAULT_THRESHOLD", "ENERGY_WIDTH", "RATIO"]
+__all__ = ["SpikeReport", "find_spikes", "flag_block", "filter_width", "highpass", "level_floor",
+           "level_values", "noise_ratios", "DEFAULT_THRESHOLD", "ENERGY_WIDTH", "RATIO"]
 
 DEFAULT_THRESHOLD = 8.0
 ENERGY_WIDTH = 5
@@ -105,16 +110,64 @@ def find_spikes(cube: np.ndarray, valid: np.ndarray | None = None,
     cleaned : numpy.ndarray, shape (ny, nx, ne), float32
         ``cube`` with the flagged values replaced.
     """
-    from scipy.ndimage import median_filter  # imported here: keeps `import eelswidgets` fast
-
     ny, nx, ne = cube.shape
     vmask = np.ones((ny, nx), bool) if valid is None else np.asarray(valid, bool)
-    x = np.where(vmask[..., None], cube.astype(np.float64), np.nan)
-    width = min(ENERGY_WIDTH, ne if ne % 2 else ne - 1)
-    if width < 3 or ny * nx < 2:
+    if filter_width(ne) < 3 or ny * nx < 2:
         return np.zeros(cube.shape, bool), cube.astype(np.float32)
-    smooth = median_filter(np.nan_to_num(x), size=(1, 1, width), mode="nearest")
+    x, smooth, d = highpass(cube, vmask)
+    m0 = level_floor(float(np.median(level_values(smooth, vmask))))
+    ratio = noise_ratios(x, smooth, vmask, m0)
+    scale = 1.4826 * float(np.median(ratio)) if ratio.size else 0.0
+    return _flag(cube, smooth, d, vmask, threshold, m0, scale)
+
+
+def filter_width(ne: int) -> int:
+    """Channels of the energy median filter for spectra of ``ne`` channels (odd, <= 5)."""
+    return min(ENERGY_WIDTH, ne if ne % 2 else ne - 1)
+
+
+def highpass(cube: np.ndarray, vmask: np.ndarray):
+    """``x`` (float64, NaN at invalid pixels), its energy median ``smooth`` and ``x - smooth``."""
+    from scipy.ndimage import median_filter  # imported here: keeps `import eelswidgets` fast
+
+    x = np.where(vmask[..., None], cube.astype(np.float64), np.nan)
+    smooth = median_filter(np.nan_to_num(x), size=(1, 1, filter_width(cube.shape[-1])),
+                           mode="nearest")
     d = np.where(vmask[..., None], x - smooth, np.nan)
+    return x, smooth, d
+
+
+def level_values(smooth: np.ndarray, vmask: np.ndarray) -> np.ndarray:
+    """The values whose median sets the noise floor (``|smooth|`` at valid pixels), flat."""
+    return np.abs(smooth[vmask]).ravel()
+
+
+def level_floor(median_level: float) -> float:
+    """The noise model's floor ``m0`` from the median of :func:`level_values`."""
+    return max(0.05 * median_level, 1e-12)
+
+
+def noise_ratios(x: np.ndarray, smooth: np.ndarray, vmask: np.ndarray, m0: float) -> np.ndarray:
+    """|second difference| / Poisson model at valid pixels, flat (1.4826 x median: the scale)."""
+    norm = np.sqrt(np.clip(smooth, 0, None) + m0)
+    curv = (x[..., :-2] - 2 * x[..., 1:-1] + x[..., 2:]) / np.sqrt(6.0)
+    return (np.abs(curv[vmask]) / norm[vmask][:, 1:-1]).ravel()
+
+
+def flag_block(cube: np.ndarray, valid: np.ndarray, *, threshold: float, m0: float,
+               scale: float, what: str) -> np.ndarray:
+    """Cleaned values (``what="cleaned"``) or the spike mask (``"mask"``) of one block.
+
+    The block carries a one-pixel rim of its neighbours (NaN and invalid off the image); the
+    noise floor ``m0`` and ``scale`` are the whole cube's.
+    """
+    _, smooth, d = highpass(cube, valid)
+    mask, cleaned = _flag(cube, smooth, d, valid, threshold, m0, scale)
+    return cleaned if what == "cleaned" else mask
+
+
+def _flag(cube, smooth, d, vmask, threshold, m0, scale):
+    ny, nx, ne = cube.shape
     nb_med = np.empty(d.shape, np.float32)
     nb_max = np.empty(d.shape, np.float32)
     step = max(1, _CHUNK_VALUES // (8 * ny * nx))      # channels per block of neighbour stacks
@@ -126,12 +179,7 @@ def find_spikes(cube: np.ndarray, valid: np.ndarray | None = None,
     wide = nb_max.copy()                                # max over channels c-1..c+1
     wide[..., 1:] = np.maximum(wide[..., 1:], nb_max[..., :-1])
     wide[..., :-1] = np.maximum(wide[..., :-1], nb_max[..., 1:])
-    level = np.clip(smooth, 0, None)
-    m0 = max(0.05 * float(np.median(np.abs(smooth[vmask]))), 1e-12)
-    norm = np.sqrt(level + m0)
-    curv = (x[..., :-2] - 2 * x[..., 1:-1] + x[..., 2:]) / np.sqrt(6.0)
-    ratio = np.abs(curv[vmask]) / norm[vmask][:, 1:-1]
-    scale = 1.4826 * float(np.median(ratio)) if ratio.size else 0.0
+    norm = np.sqrt(np.clip(smooth, 0, None) + m0)
     noise = max(scale, 1e-12) * norm
     bar = threshold * noise + RATIO * np.clip(wide, 0, None)
     mask = vmask[..., None] & (np.nan_to_num(d) > bar)

@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["zlp_positions", "shift_to_common_axis", "MIN_PEAK_RATIO"]
+__all__ = ["zlp_positions", "shift_to_common_axis", "common_axis", "resample", "search_slice",
+           "MIN_PEAK_RATIO"]
 
 MIN_PEAK_RATIO = 3.0   # a ZLP must rise this many times above the spectrum's median
 _CHUNK = 4096          # pixels resampled at a time (bounds the temporary memory)
 
 
-def _search_slice(energy: np.ndarray, search) -> slice:
+def search_slice(energy: np.ndarray, search) -> slice:
+    """The channels of the ZLP search window ``(lo, hi)`` eV (all for None); checks it."""
     if search is None:
         return slice(0, energy.size)
     lo, hi = (float(v) for v in search)
@@ -72,7 +74,7 @@ def zlp_positions(cube: np.ndarray, energy: np.ndarray, valid: np.ndarray | None
 
     ny, nx, _ = cube.shape
     vmask = np.ones((ny, nx), bool) if valid is None else np.asarray(valid, bool)
-    sl = _search_slice(energy, search)
+    sl = search_slice(energy, search)
     y = cube[vmask][:, sl].astype(np.float64)
     e = energy[sl].astype(np.float64)
     n = e.size
@@ -161,8 +163,20 @@ def shift_to_common_axis(cube: np.ndarray, energy: np.ndarray, positions: np.nda
     ValueError
         If the positions spread so far that no energy is common to all pixels.
     """
-    ny, nx, _ = cube.shape
-    vmask = np.ones((ny, nx), bool) if valid is None else np.asarray(valid, bool)
+    grid = common_axis(energy, positions, valid)
+    return resample(cube, energy, grid, positions, valid), grid
+
+
+def common_axis(energy: np.ndarray, positions: np.ndarray,
+                valid: np.ndarray | None = None) -> np.ndarray:
+    """The common axis of :func:`shift_to_common_axis` (float64), from the shift map alone.
+
+    Raises
+    ------
+    ValueError
+        If the positions spread so far that no energy is common to all pixels.
+    """
+    vmask = np.ones(positions.shape, bool) if valid is None else np.asarray(valid, bool)
     e = energy.astype(np.float64)
     p = positions[vmask].astype(np.float64)
     j0 = int(np.argmin(np.abs(e - p.mean())))
@@ -172,7 +186,22 @@ def shift_to_common_axis(cube: np.ndarray, energy: np.ndarray, positions: np.nda
     if keep.sum() < 2:
         raise ValueError(f"the zero-loss peak moves over {p.max() - p.min():.4g} eV, more than "
                          f"the {e[-1] - e[0]:.4g} eV the axis spans: no common energy range")
-    grid = grid[keep]
+    return grid[keep]
+
+
+def resample(cube: np.ndarray, energy: np.ndarray, grid: np.ndarray, positions: np.ndarray,
+             valid: np.ndarray | None = None) -> np.ndarray:
+    """Every valid spectrum of ``cube`` linearly interpolated at ``grid + positions[y, x]``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (ny, nx, grid.size), float32
+        NaN at invalid pixels.
+    """
+    ny, nx, _ = cube.shape
+    vmask = np.ones((ny, nx), bool) if valid is None else np.asarray(valid, bool)
+    e = energy.astype(np.float64)
+    p = positions[vmask].astype(np.float64)
     y = cube[vmask].astype(np.float64)
     out_rows = np.empty((y.shape[0], grid.size), np.float32)
     for s in range(0, y.shape[0], _CHUNK):
@@ -180,4 +209,4 @@ def shift_to_common_axis(cube: np.ndarray, energy: np.ndarray, positions: np.nda
         out_rows[s:s + _CHUNK] = _sample(y[s:s + _CHUNK], e, grid[None, :] + shift[:, None])
     out = np.full((ny, nx, grid.size), np.nan, np.float32)
     out[vmask] = out_rows
-    return out, grid
+    return out

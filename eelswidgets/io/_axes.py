@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .._lazy import is_lazy_array
+
 __all__ = ["ENERGY_UNITS", "NotASpectrumImage", "SIParts", "image_from_axes",
            "normalise_axes", "si_parts_from_axes", "summarise"]
 
@@ -178,7 +180,8 @@ def si_parts_from_axes(data: Any, axes: list[dict]) -> SIParts:
     NotASpectrumImage
         The array is not a spectrum image (the message says why).
     """
-    data = np.asarray(data)
+    if not is_lazy_array(data):  # a dask array stays lazy
+        data = np.asarray(data)
     axes = normalise_axes(axes, data.shape)
     if data.size == 0:
         raise NotASpectrumImage(f"it holds no data (shape {data.shape})")
@@ -218,9 +221,10 @@ def si_parts_from_axes(data: Any, axes: list[dict]) -> SIParts:
 
 def image_from_axes(data: Any, axes: list[dict]) -> np.ndarray | None:
     """Return ``data`` as a 2D ``(ny, nx)`` image if it is one (no energy axis), else None."""
-    try:
+    if not is_lazy_array(data):
         data = np.asarray(data)
-        axes = normalise_axes(axes, data.shape)
+    try:
+        axes = normalise_axes(axes, tuple(data.shape))
     except NotASpectrumImage:
         return None
     if any(a["units"] in ENERGY_UNITS for a in axes):
@@ -228,4 +232,4 @@ def image_from_axes(data: Any, axes: list[dict]) -> np.ndarray | None:
     keep = [i for i, a in enumerate(axes) if a["size"] > 1]
     if len(keep) != 2 or data.dtype.kind not in "biuf":
         return None
-    return data.reshape(tuple(data.shape[i] for i in keep))
+    return np.asarray(data.reshape(tuple(data.shape[i] for i in keep)))  # computes an image

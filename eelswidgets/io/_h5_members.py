@@ -14,6 +14,14 @@ arbitrary local file. The own format uses none of them, so they are refused:
   inside the file) *before* the array is allocated.
 
 The bytes are read straight into the final array (``read_direct``): no second copy.
+
+A lazy read (:meth:`H5Members.lazy`) makes the same checks, with the memory budget applied to
+one chunk, and returns a dask array over :class:`H5Source`, which **reopens the file for every
+chunk** it reads: no HDF5 handle stays open between computations (the file can be closed,
+moved aside or read from several processes or cluster workers, and the dask graph pickles),
+at the cost of one open per chunk (well under a millisecond on a local disk). The file's size
+and modification time are recorded when it is loaded; a chunk read from a file that changed
+since is refused.
 """
 
 from __future__ import annotations
@@ -24,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .._lazy import scan_chunks
 from .._limits import check_array_bytes
 from ._codec import storable_dtype
 from ._npz_members import corrupt
 
-__all__ = ["H5Members", "check_links"]
+__all__ = ["H5Members", "H5Source", "check_links"]
 
 _STORED_KINDS = "biufcS"  # HDF5 classes the own writer produces (unicode goes in as uint32)
 
@@ -130,6 +139,32 @@ class H5Members:
             raise ValueError(f"{where} lies beyond the end of the file; the file is truncated "
                              "or corrupt")
 
+    def lazy(self, key: str, chunks=None):
+        """The 3-D dataset ``key`` as a dask array chunked ``(cy, cx, ne)``, after every check.
+
+        The memory budget applies to one chunk (see :func:`eelswidgets._lazy.scan_chunks` for
+        ``chunks``). The data is read chunk by chunk, reopening the file each time.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`read`, or the dataset is not 3-D.
+        """
+        import dask.array as da
+
+        ds = self._dataset(key)
+        dtype, shape = self._declared(ds, key)
+        if len(shape) != 3 or tuple(ds.shape) != shape or ds.dtype != dtype:
+            raise ValueError(f"{self.path.name}: the dataset {key!r} stores shape {ds.shape} "
+                             f"of dtype {ds.dtype} but declares {shape} of dtype {dtype} (a "
+                             "cube has 3 dimensions); the file is corrupt")
+        block = scan_chunks(shape, chunks)
+        check_array_bytes(f"{key} (one chunk)", block, dtype, self.budget, self.path.name)
+        self._check_present(ds, key, ds.size * ds.dtype.itemsize)
+        source = H5Source(self.path, ds.name, shape, dtype)
+        return da.from_array(source, chunks=block, asarray=True, lock=False,
+                             meta=np.empty((0, 0, 0), dtype))
+
     def read(self, key: str) -> np.ndarray:
         """Read the dataset ``key`` with its declared dtype and shape, after every check.
 
@@ -162,3 +197,40 @@ class H5Members:
         except (TypeError, ValueError, OSError, KeyError) as exc:
             raise corrupt(self.path, exc, "eelswidgets .h5") from exc
         return out
+
+
+class H5Source:
+    """One dataset of an ``.h5`` file read by slices, reopening the file for every read.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file (checked by :class:`H5Members`).
+    name : str
+        The dataset's absolute name in the file.
+    shape : tuple of int
+        Its shape.
+    dtype : numpy.dtype
+        Its dtype.
+    """
+
+    def __init__(self, path: Path, name: str, shape: tuple[int, ...], dtype: np.dtype):
+        self.path = Path(os.path.abspath(path))
+        self.name = name
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int]:
+        st = os.stat(self.path)
+        return st.st_size, st.st_mtime_ns
+
+    def __getitem__(self, index) -> np.ndarray:
+        import h5py
+
+        if self._file_stamp() != self._stamp:
+            raise ValueError(f"{self.path.name} changed after it was loaded lazily; load it "
+                             "again (ew.load(path, lazy=True))")
+        with h5py.File(self.path, "r") as f:
+            return np.asarray(f[self.name][index], dtype=self.dtype)

@@ -11,10 +11,11 @@ from ..spectrum_image import SpectrumImage
 from . import native
 from .rosetta import ROSETTA_FORMATS, read_rosetta
 
-__all__ = ["NATIVE_FORMATS", "READ_FORMATS", "load", "save"]
+__all__ = ["NATIVE_FORMATS", "READ_FORMATS", "STORE_FORMATS", "load", "save"]
 
-NATIVE_FORMATS = (".npz", ".h5", ".hdf5")
+NATIVE_FORMATS = (".npz", ".h5", ".hdf5", ".zarr")
 READ_FORMATS = NATIVE_FORMATS + tuple(ROSETTA_FORMATS)
+STORE_FORMATS = (".zarr", ".zspy")  # directory stores, not files
 
 
 def _as_path(path) -> Path:
@@ -32,21 +33,28 @@ def _unknown(path: Path, formats, action: str) -> ValueError:
 def _check_readable(path: Path, formats) -> None:
     if path.suffix.lower() not in formats:
         raise _unknown(path, formats, "load")
+    if path.suffix.lower() in STORE_FORMATS:
+        if not path.exists():
+            raise FileNotFoundError(f"no such store: {str(path)!r}")
+        if not path.is_dir():
+            raise ValueError(f"{path.name} is a file, but a {path.suffix} store is a folder")
+        return
     if path.is_dir():
         raise IsADirectoryError(f"{str(path)!r} is a directory, not a file")
     if not path.exists():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
 
 
-def load(path, *, signal: int | None = None, haadf=None,
-         max_bytes: int | None = None) -> SpectrumImage:
+def load(path, *, signal: int | None = None, haadf=None, max_bytes: int | None = None,
+         lazy: bool = False, chunks=None) -> SpectrumImage:
     """Read a spectrum image from a file; the format follows from the extension.
 
     Parameters
     ----------
     path : str or os.PathLike
-        ``.npz``/``.h5`` (the project's own format, written by :func:`save`), or, through
-        rosettasciio (extra ``io``), ``.hspy``, ``.dm3``, ``.dm4``, ``.emd``, ``.msa``.
+        ``.npz``/``.h5``/``.zarr`` (the project's own format, written by :func:`save`), or,
+        through rosettasciio (extra ``io``), ``.hspy``, ``.zspy``, ``.dm3``, ``.dm4``,
+        ``.emd``, ``.msa``.
     signal : int, optional
         For files with several signals: index of the one to load as the spectrum image
         (default: the spectrum image with the most pixels; see :mod:`eelswidgets.io.rosetta`).
@@ -59,7 +67,18 @@ def load(path, *, signal: int | None = None, haadf=None,
     max_bytes : int, optional
         Memory budget for one array of the file, in bytes. Every array's declared shape and
         dtype are checked against it before anything is allocated. Default: the environment
-        variable ``EELSWIDGETS_MAX_BYTES``, else half of the physical memory.
+        variable ``EELSWIDGETS_MAX_BYTES``, else half of the physical memory. With ``lazy``
+        it applies to one chunk of the cube (and to every array read whole).
+    lazy : bool
+        Return a lazy SpectrumImage whose cube is a dask array read chunk by chunk (see
+        :class:`~eelswidgets.SpectrumImage`): for ``.h5``, ``.zarr`` and the rosettasciio
+        formats with a lazy reader (``.hspy``, ``.zspy``, ``.dm3``, ``.dm4``, ``.emd``).
+        ``.npz`` and ``.msa`` cannot be read lazily (a ``ValueError`` says so). Pixels of a
+        lazily read microscope file are all taken as valid (an all-NaN pixel is reported when
+        its chunk is computed).
+    chunks : "auto", (cy, cx) or (cy, cx, ne), optional
+        Pixels per chunk of a lazy cube (default: the file's chunks when they keep whole
+        spectra, else about 64 MiB per chunk).
 
     Returns
     -------
@@ -91,19 +110,30 @@ def load(path, *, signal: int | None = None, haadf=None,
     ext = path.suffix.lower()
     _check_readable(path, READ_FORMATS)
     budget = resolve_max_bytes(max_bytes)
+    if chunks is not None and not lazy:
+        raise TypeError("chunks= applies to lazy loading; pass lazy=True as well")
+    if lazy is not False and lazy is not True:
+        raise TypeError(f"lazy must be True or False, got {lazy!r}")
+    if lazy and ext == ".npz":
+        raise ValueError(f"{path.name}: .npz archives cannot be read lazily (a member of a zip "
+                         "file has no chunks); load it in memory, or convert it once with "
+                         "ew.load(path).save('name.zarr') and load that lazily")
     if haadf is not None and not isinstance(haadf, (bool, numbers.Integral)):
         if isinstance(haadf, (str, os.PathLike)):
             _check_readable(_as_path(haadf), READ_FORMATS)   # before reading the cube
         si = load(path, signal=signal, haadf=None if ext in NATIVE_FORMATS else False,
-                  max_bytes=budget)
+                  max_bytes=budget, lazy=lazy, chunks=chunks)
         return si.attach_haadf(haadf)
     if ext in NATIVE_FORMATS:
         if signal is not None or haadf is not None:
             raise TypeError(f"signal= and haadf= apply to microscope files, not to {ext} files "
                             "(which hold one spectrum image)")
-        reader = native.read_npz if ext == ".npz" else native.read_h5
-        return reader(path, max_bytes=budget)
-    return read_rosetta(path, signal=signal, haadf=haadf, max_bytes=budget)
+        if ext == ".npz":
+            return native.read_npz(path, max_bytes=budget)
+        reader = native.read_zarr if ext == ".zarr" else native.read_h5
+        return reader(path, max_bytes=budget, lazy=lazy, chunks=chunks)
+    return read_rosetta(path, signal=signal, haadf=haadf, max_bytes=budget, lazy=lazy,
+                        chunks=chunks)
 
 
 def save(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = False) -> None:
@@ -117,7 +147,10 @@ def save(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = Fa
     si : SpectrumImage
         What to save.
     path : str or os.PathLike
-        ``.npz`` (NumPy archive, no extra needed) or ``.h5``/``.hdf5`` (HDF5, needs h5py).
+        ``.npz`` (NumPy archive, no extra needed), ``.h5``/``.hdf5`` (HDF5, needs h5py) or
+        ``.zarr`` (a chunked zarr folder for large data, needs zarr; read it back lazily with
+        ``ew.load(path, lazy=True)``). A lazy cube is written chunk by chunk to ``.h5`` and
+        ``.zarr``; ``.npz`` computes it whole.
     overwrite : bool
         Replace an existing file (default). A directory is never replaced.
     compress : bool
@@ -146,5 +179,5 @@ def save(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = Fa
                          "or .h5, or export with si.to_hyperspy().save(path) for HyperSpy formats")
     if ext not in NATIVE_FORMATS:
         raise _unknown(path, NATIVE_FORMATS, "save")
-    writer = native.write_npz if ext == ".npz" else native.write_h5
+    writer = {".npz": native.write_npz, ".zarr": native.write_zarr}.get(ext, native.write_h5)
     writer(si, path, overwrite=overwrite, compress=compress)

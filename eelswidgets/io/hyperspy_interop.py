@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._lazy import is_lazy_array
 from ..spectrum_image import SpectrumImage
 from ._axes import NotASpectrumImage
 from ._codec import to_jsonable
@@ -41,8 +42,10 @@ def from_hyperspy(signal, *, haadf=None) -> SpectrumImage:
     Parameters
     ----------
     signal : hyperspy.signals.Signal1D
-        One signal dimension (energy) and at most two navigation dimensions. A lazy signal is
-        computed into memory; the signal itself is left unchanged (it stays lazy).
+        One signal dimension (energy) and at most two navigation dimensions. A lazy signal
+        gives a lazy SpectrumImage over its dask array (nothing is computed; every pixel is
+        taken as valid unless the signal came from :func:`to_hyperspy`, which stores the valid
+        mask); the signal itself is left unchanged.
     haadf : array_like or hyperspy Signal2D, optional
         HAADF image ``(ny, nx)`` to attach. By default a HAADF image stored by
         :func:`to_hyperspy` is used when its shape fits.
@@ -76,7 +79,7 @@ def from_hyperspy(signal, *, haadf=None) -> SpectrumImage:
                          "dimension(s) (an image?); use signal.as_signal1D(...) or "
                          "transpose(signal_axes=1) first")
     axes = [_axis_dict(ax) for ax in (*am.navigation_axes, *am.signal_axes)]
-    data = np.asarray(signal.data)  # a dask array computes here; the signal stays lazy
+    data = signal.data if is_lazy_array(signal.data) else np.asarray(signal.data)
     if haadf is not None:
         haadf = np.asarray(getattr(haadf, "data", haadf))
     metadata = signal.metadata.as_dictionary() if hasattr(signal, "metadata") else {}
@@ -102,16 +105,18 @@ def to_hyperspy(si: SpectrumImage):
     Parameters
     ----------
     si : SpectrumImage
-        The spectrum image (its arrays are copied).
+        The spectrum image (its arrays are copied; a lazy cube gives a lazy signal over the
+        same dask array, nothing computed).
 
     Returns
     -------
-    exspy.signals.EELSSpectrum
+    exspy.signals.EELSSpectrum or exspy.signals.LazyEELSSpectrum
         Navigation axes ``x`` (columns) and ``y`` (rows) with ``scale = si.pixel_size`` and
         ``units = si.pixel_unit``; signal axis ``Energy loss`` in eV, uniform when the channels
         are evenly spaced (to 1e-6 of a channel), else non-uniform with the exact energies.
         ``metadata.General.title`` is ``si.name``; ``original_metadata.eelswidgets`` holds the
-        metadata (JSON), the pixel size and unit as given, and the HAADF image.
+        metadata (JSON), the pixel size and unit as given, the HAADF image and, when some
+        pixels are invalid, the valid mask.
     """
     if not isinstance(si, SpectrumImage):
         raise TypeError(f"to_hyperspy expects a SpectrumImage, got {type(si).__name__}")
@@ -130,11 +135,16 @@ def to_hyperspy(si: SpectrumImage):
          "navigate": True},
         {"name": "Energy loss", "size": si.ne, "units": "eV", "navigate": False, **e_axis},
     ]
-    s = signals.EELSSpectrum(np.array(si.data), axes=axes)
+    if si.is_lazy:
+        s = signals.LazyEELSSpectrum(si.data, axes=axes)
+    else:
+        s = signals.EELSSpectrum(np.array(si.data), axes=axes)
     s.metadata.General.title = si.name
     stored: dict[str, Any] = {"metadata_json": json.dumps(to_jsonable(si.metadata)),
                               "pixel_size": si.pixel_size, "pixel_unit": si.pixel_unit}
     if si.haadf is not None:
         stored["haadf"] = np.array(si.haadf)
+    if not si.valid.all():  # read back by a lazy load, which does not scan for NaN pixels
+        stored["valid"] = np.array(si.valid)
     s.original_metadata.add_dictionary({STORE_KEY: stored})
     return s

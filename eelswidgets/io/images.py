@@ -35,7 +35,7 @@ def read_image(path, *, max_bytes: int | None = None) -> np.ndarray:
     _check_readable(path, READ_FORMATS)
     budget = resolve_max_bytes(max_bytes)
     if path.suffix.lower() in NATIVE_FORMATS:
-        si = load(path, max_bytes=budget)
+        si = load(path, max_bytes=budget, lazy=path.suffix.lower() != ".npz")  # cube unread
         if si.haadf is None:
             raise ValueError(f"{path.name} holds a spectrum image without a HAADF image")
         return np.array(si.haadf, dtype=np.float64)

@@ -1,6 +1,7 @@
-"""The project's own file format, as a NumPy ``.npz`` archive or an HDF5 ``.h5`` file.
+"""The project's own file format: ``.npz`` archive, HDF5 ``.h5`` file or zarr ``.zarr`` store.
 
-Both hold the same content and round-trip a :class:`~eelswidgets.SpectrumImage` exactly:
+The zarr store is chunked, for large data read lazily. All three hold the same content and
+round-trip a :class:`~eelswidgets.SpectrumImage` exactly:
 
 - arrays ``data`` (float32), ``energy`` (float64), ``valid`` (bool) and ``haadf`` (if any);
 - a JSON header with the format name (``"eelswidgets.SpectrumImage"``), the format version,
@@ -17,26 +18,47 @@ in it is executed; every array's claimed shape and dtype are checked against the
 final form (loading takes about one cube of memory); the header JSON is parsed with bounded
 nesting (:mod:`eelswidgets._safe_json`); HDF5 links, external storage and virtual datasets are
 refused (:mod:`eelswidgets.io._h5_members`).
+
+In ``.zarr`` (zarr format 2, a folder) the root attributes hold ``format``, ``format_version``
+and ``header``; ``data`` is chunked over the scan with whole spectra per chunk, and the tree
+arrays live in the group ``tree`` (fixed-width strings are stored as such: zarr needs no
+object codec for them). The store is written to a temporary folder beside the target and
+renamed into place; an existing target is replaced only when it is an eelswidgets store.
+Before zarr opens a store, every file in it is checked (:mod:`eelswidgets.io._zarr_members`):
+no symbolic links, bounded JSON, no object dtypes or pickle codecs, each chunk within the
+memory budget, every chunk present.
+
+**Lazy reading** (``lazy=True``, ``.h5`` and ``.zarr``): the cube comes back as a dask array;
+the memory budget then applies to one chunk rather than to the whole cube (the small arrays
+are still read whole and checked whole). A lazy ``.h5`` cube reopens the file for every chunk
+(:class:`eelswidgets.io._h5_members.H5Source`); a lazy ``.zarr`` cube reads the store's chunk
+files. ``.npz`` archives cannot be read lazily (a member of a zip file has no chunks).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import _safe_json as safe_json
-from .._limits import check_json_bytes, resolve_max_bytes
+from .._lazy import default_chunks, is_lazy_array, scan_chunks
+from .._limits import check_array_bytes, check_json_bytes, resolve_max_bytes
 from ..spectrum_image import SpectrumImage
 from ._atomic import atomic_path, atomic_write
 from ._codec import decode, encode, storable_dtype
 from ._h5_members import H5Members
 from ._npz_members import NpzMembers, corrupt
 from ._optional import require
+from ._zarr_members import check_store
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "read_h5", "read_npz", "write_h5", "write_npz"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "read_h5", "read_npz", "read_zarr", "write_h5",
+           "write_npz", "write_zarr"]
 
 FORMAT_NAME = "eelswidgets.SpectrumImage"
 FORMAT_VERSION = 1
@@ -149,6 +171,7 @@ def write_npz(si: SpectrumImage, path, *, overwrite: bool = True,
     """
     header, arrays = _header_and_arrays(si)
     saver = np.savez_compressed if compress else np.savez
+    arrays = {key: np.asarray(arr) for key, arr in arrays.items()}  # computes a lazy cube
     with atomic_write(path, "wb", overwrite=overwrite) as fh:
         saver(fh, __header__=np.array(header), **arrays)
 
@@ -188,13 +211,18 @@ def read_npz(path, *, max_bytes: int | None = None) -> SpectrumImage:
 # ---------------------------------------------------------------------------- .h5
 def _h5_put(group, key: str, arr: np.ndarray, compress: bool = False) -> None:
     """Store ``arr`` so that its exact dtype and shape come back (unicode via code points)."""
-    arr = np.asarray(arr)
+    if not is_lazy_array(arr):
+        arr = np.asarray(arr)
     if arr.dtype.kind == "U":
         stored = np.frombuffer(np.ascontiguousarray(arr).tobytes(), dtype="<u4")
     else:
         stored = arr
     options = {"compression": "gzip", "shuffle": True} if compress and stored.size >= 1024 else {}
-    ds = group.create_dataset(key, data=stored, **options)
+    if is_lazy_array(arr):  # written chunk by chunk
+        ds = group.create_dataset(key, shape=arr.shape, dtype=arr.dtype, **options)
+        arr.store(ds, lock=True)
+    else:
+        ds = group.create_dataset(key, data=stored, **options)
     ds.attrs["dtype"] = arr.dtype.str
     ds.attrs["shape"] = np.asarray(arr.shape, dtype=np.int64)
 
@@ -225,7 +253,8 @@ def write_h5(si: SpectrumImage, path, *, overwrite: bool = True,
             _h5_put(tree if key.startswith(_TREE) else f, key, arr, compress)
 
 
-def read_h5(path, *, max_bytes: int | None = None) -> SpectrumImage:
+def read_h5(path, *, max_bytes: int | None = None, lazy: bool = False,
+            chunks=None) -> SpectrumImage:
     """Read an HDF5 file written by :func:`write_h5`.
 
     Links, external storage and virtual datasets are refused and every dataset is checked
@@ -236,7 +265,13 @@ def read_h5(path, *, max_bytes: int | None = None) -> SpectrumImage:
     path : str or os.PathLike
         Source file.
     max_bytes : int, optional
-        Memory budget for one array (see :mod:`eelswidgets._limits`).
+        Memory budget for one array (see :mod:`eelswidgets._limits`); for ``lazy``, for one
+        chunk of the cube.
+    lazy : bool
+        Return a lazy SpectrumImage whose cube is read chunk by chunk (the file is reopened
+        for every chunk; see the module docstring).
+    chunks : "auto", (cy, cx) or (cy, cx, ne), optional
+        Pixels per chunk for ``lazy`` (default about 64 MiB per chunk).
 
     Returns
     -------
@@ -266,7 +301,7 @@ def read_h5(path, *, max_bytes: int | None = None) -> SpectrumImage:
         def get_array(key: str) -> np.ndarray:
             nonlocal tree
             if not key.startswith(_TREE):
-                return root.read(key)
+                return root.lazy(key, chunks) if lazy and key == "data" else root.read(key)
             if tree is None:
                 if "tree" not in f or not isinstance(f["tree"], h5py.Group):
                     raise ValueError(f"{path.name}: the group 'tree' is missing; the file is "
@@ -275,3 +310,154 @@ def read_h5(path, *, max_bytes: int | None = None) -> SpectrumImage:
             return tree.read(key)
 
         return _build(header, get_array, path)
+
+
+# ---------------------------------------------------------------------------- .zarr
+def _replace_store(tmp: Path, target: Path) -> None:
+    """Move the finished store ``tmp`` to ``target``, replacing an eelswidgets store there."""
+    if not target.exists():
+        os.rename(tmp, target)
+        return
+    trash = target.with_name(f".{target.name}-{secrets.token_hex(6)}.old")
+    os.rename(target, trash)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(trash, target)
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _check_store_target(path, overwrite: bool) -> Path:
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    target = Path(os.fspath(path)).expanduser()
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {str(target)!r}: the directory "
+                                f"{str(target.parent)!r} does not exist; create it first")
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise ValueError(f"{str(target)!r} exists and is not a zarr store folder; choose "
+                         "another name")
+    if target.exists():
+        if not overwrite:
+            raise FileExistsError(f"{str(target)!r} exists; pass overwrite=True to replace it")
+        attrs = target / ".zattrs"
+        try:
+            own = json.loads(attrs.read_text()).get("format") == FORMAT_NAME
+        except (OSError, ValueError, AttributeError):
+            own = False
+        if not own:
+            raise ValueError(f"{str(target)!r} is a folder that is not an eelswidgets .zarr "
+                             "store and would not be replaced; choose another name")
+    return target
+
+
+def write_zarr(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = False,
+               chunks=None) -> None:
+    """Write ``si`` to a zarr ``.zarr`` directory store (chunked over the scan; needs zarr).
+
+    A lazy cube is written chunk by chunk (never whole in memory). The store is written to a
+    temporary folder beside ``path`` and renamed into place.
+
+    Parameters
+    ----------
+    si : SpectrumImage
+        What to write.
+    path : str or os.PathLike
+        Destination folder (``.zarr``).
+    overwrite : bool
+        Replace an existing eelswidgets store (default) or raise ``FileExistsError``; any
+        other folder is never replaced.
+    compress : bool
+        Compress the chunks (Blosc zstd with byte shuffle): smaller, slower.
+    chunks : (cy, cx), optional
+        Pixels per chunk; default the lazy cube's chunks, else about 64 MiB per chunk.
+    """
+    zarr = require("zarr", "writing .zarr stores")
+    header, arrays = _header_and_arrays(si)
+    target = _check_store_target(path, overwrite)
+    if chunks is None:
+        chunks = si.chunks or default_chunks(si.shape)
+    block = (min(int(chunks[0]), si.ny), min(int(chunks[1]), si.nx), si.ne)
+    compressor = None
+    if compress:
+        from numcodecs import Blosc
+
+        compressor = Blosc(cname="zstd", clevel=3, shuffle=Blosc.SHUFFLE)
+    tmp = target.with_name(f".{target.name}-{secrets.token_hex(6)}.tmp")
+    try:
+        root = zarr.open_group(zarr.DirectoryStore(str(tmp)), mode="w-")
+        tree = root.create_group("tree")
+        for key, arr in arrays.items():
+            group, whole = (tree, True) if key.startswith(_TREE) else (root, key != "data")
+            out = group.create_dataset(key, shape=arr.shape, dtype=arr.dtype,
+                                       chunks=tuple(max(1, n) for n in arr.shape)
+                                       if whole else block,
+                                       compressor=compressor if not whole else None,
+                                       write_empty_chunks=True)
+            if is_lazy_array(arr):
+                arr.rechunk(block).store(out, lock=False)
+            else:
+                out[...] = np.asarray(arr)
+        root.attrs.update({"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+                           "header": header})
+        _replace_store(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_zarr(path, *, max_bytes: int | None = None, lazy: bool = False,
+              chunks=None) -> SpectrumImage:
+    """Read a ``.zarr`` store written by :func:`write_zarr` (checked before zarr opens it).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store's folder.
+    max_bytes : int, optional
+        Memory budget (see :mod:`eelswidgets._limits`): for one chunk, and for each array read
+        whole (the cube unless ``lazy``).
+    lazy : bool
+        Return a lazy SpectrumImage over the store's chunks.
+    chunks : "auto", (cy, cx) or (cy, cx, ne), optional
+        Pixels per chunk for ``lazy`` (default: the store's chunks).
+
+    Returns
+    -------
+    SpectrumImage
+    """
+    zarr = require("zarr", "reading .zarr stores")
+    path = Path(path)
+    budget = resolve_max_bytes(max_bytes)
+    infos, attrs = check_store(path, budget, complete=True)
+    root_attrs = attrs.get("", {})
+    if root_attrs.get("format") != FORMAT_NAME or "header" not in root_attrs:
+        raise ValueError(f"{path.name} is a zarr store but not an eelswidgets store (no "
+                         "'format' attribute); if it is a HyperSpy .zspy store, rename it to "
+                         ".zspy and load it again")
+    header = _parse_header(root_attrs["header"], path, budget)
+    if root_attrs.get("format_version") != header["version"]:
+        raise ValueError(f"{path.name}: the format version attribute "
+                         f"({root_attrs.get('format_version')!r}) does not match the header "
+                         f"({header['version']}); the store is corrupt")
+    group = zarr.open_group(zarr.DirectoryStore(str(path)), mode="r")
+
+    def get_array(key: str):
+        name = f"tree/{key}" if key.startswith(_TREE) else key
+        info = infos.get(name)
+        if info is None:
+            raise ValueError(f"{path.name}: the array {key!r} is missing; the store is corrupt")
+        if lazy and key == "data":
+            import dask.array as da
+
+            cube = da.from_zarr(group[name])
+            if chunks is not None and cube.ndim == 3:
+                cube = cube.rechunk(scan_chunks(cube.shape, chunks))
+                check_array_bytes(f"{key} (one chunk)", cube.chunksize, info.dtype, budget,
+                                  path.name)
+            return cube
+        check_array_bytes(key, info.shape, info.dtype, budget, path.name)
+        return np.asarray(group[name][...], dtype=info.dtype).reshape(info.shape)
+
+    return _build(header, get_array, path)

@@ -1,7 +1,8 @@
 """Read microscope files through rosettasciio (the reader HyperSpy uses; extra ``io``).
 
-Supported: HyperSpy ``.hspy``, Gatan Digital Micrograph ``.dm3``/``.dm4``, Berkeley (NCEM) and
-Velox ``.emd``, and EMSA/MSA ``.msa`` (also ``.ems``, ``.mas``, ``.emsa``) spectra.
+Supported: HyperSpy ``.hspy`` and ``.zspy`` (zarr), Gatan Digital Micrograph ``.dm3``/``.dm4``,
+Berkeley (NCEM) and Velox ``.emd``, and EMSA/MSA ``.msa`` (also ``.ems``, ``.mas``, ``.emsa``)
+spectra.
 
 A file may hold several signals. The rule, applied to the signals in file order:
 
@@ -19,7 +20,18 @@ Before the data is read, the file is opened lazily and every signal's declared s
 (and the float32 cube it would become) are checked against the memory budget
 (:mod:`eelswidgets._limits`). Foreign metadata is made JSON-able with bounded nesting, and the
 metadata JSON stored by :func:`~eelswidgets.io.to_hyperspy` is parsed with
-:func:`eelswidgets._safe_json.loads`.
+:func:`eelswidgets._safe_json.loads`. A ``.zspy`` folder is checked file by file before
+rosettasciio opens it (no symbolic links, no object dtypes or pickle codecs, bounded JSON; see
+:mod:`eelswidgets.io._zarr_members`).
+
+**Lazy reading** (``lazy=True``) passes through to rosettasciio's lazy readers, which exist
+for ``.hspy``, ``.zspy``, ``.dm3``/``.dm4`` and ``.emd`` (not for EMSA/MSA text files: a
+``ValueError`` names the format). The memory budget then applies to one chunk of each signal
+(as declared and as float32); signals with at most two dimensions larger than one (images,
+possible HAADF images) are still checked whole, since an attached image is read into memory.
+The lazy cube is not scanned for all-NaN pixels: every pixel is taken as valid, except in
+files written by :func:`~eelswidgets.io.to_hyperspy`, which store the valid mask. rosettasciio's
+lazy HDF5 readers keep the file open while the signal's dask graph lives.
 """
 
 from __future__ import annotations
@@ -33,18 +45,21 @@ import numpy as np
 
 from .. import _safe_json as safe_json
 from .._checks import check_int
+from .._lazy import is_lazy_array, scan_chunks
 from .._limits import check_array_bytes, check_json_bytes, resolve_max_bytes
 from ..spectrum_image import SpectrumImage
 from ._axes import NotASpectrumImage, SIParts, image_from_axes, si_parts_from_axes, summarise
 from ._axes import normalise_axes as _normalise
 from ._codec import to_jsonable
 from ._optional import require
+from ._zarr_members import check_store
 
 __all__ = ["ROSETTA_FORMATS", "read_rosetta", "si_from_parts"]
 
 # extension -> (rosettasciio module, human name)
 ROSETTA_FORMATS = {
     ".hspy": ("rsciio.hspy", "HyperSpy"),
+    ".zspy": ("rsciio.zspy", "HyperSpy zarr"),
     ".dm3": ("rsciio.digitalmicrograph", "Digital Micrograph"),
     ".dm4": ("rsciio.digitalmicrograph", "Digital Micrograph"),
     ".emd": ("rsciio.emd", "EMD"),
@@ -114,8 +129,28 @@ def _declared_arrays(path: Path):
             if hasattr(sig.get("data"), "shape")]
 
 
+def _check_store(path: Path, budget: int) -> None:
+    """Check the files of a ``.zspy`` folder before zarr opens it (no-op for other formats)."""
+    if ROSETTA_FORMATS[path.suffix.lower()][0] == "rsciio.zspy":
+        check_store(path, budget)
+
+
+def _check_lazy_chunks(path: Path, signals: list[dict], budget: int) -> None:
+    """Refuse a lazily read signal whose chunk (or whole image) exceeds ``budget``."""
+    for i, sig in enumerate(signals):
+        data = sig.get("data")
+        if not hasattr(data, "shape"):
+            continue
+        image = sum(int(n) > 1 for n in data.shape) <= 2
+        block = data.shape if image or not is_lazy_array(data) else data.chunksize
+        what = f"signal #{i}" if image else f"signal #{i} (one chunk)"
+        check_array_bytes(what, block, data.dtype, budget, path.name)
+        check_array_bytes(f"{what} as float32", block, np.float32, budget, path.name)
+
+
 def _check_declared_sizes(path: Path, budget: int) -> None:
     """Refuse a file with an array whose declared size (or float32 size) exceeds ``budget``."""
+    _check_store(path, budget)
     for name, shape, dtype in _declared_arrays(path):
         check_array_bytes(name, shape, dtype, budget, path.name)
         check_array_bytes(f"{name} as float32", shape, np.float32, budget, path.name)
@@ -150,7 +185,16 @@ def _apply_mapping(metadata: dict, original: Any, mapping: Any) -> dict:
     return out
 
 
-def _valid_from_nan(cube: np.ndarray) -> np.ndarray | None:
+def _valid_mask(cube: np.ndarray, stored: dict) -> np.ndarray | None:
+    """Pixels that hold a value (None: every pixel).
+
+    In memory: the pixels that are not all-NaN. A lazy cube is not scanned: the mask stored by
+    :func:`~eelswidgets.io.to_hyperspy` when it fits, else every pixel.
+    """
+    if is_lazy_array(cube):
+        v = stored.get("valid")
+        v = None if v is None else np.asarray(v)
+        return v if v is not None and v.dtype == bool and v.shape == cube.shape[:2] else None
     if cube.dtype.kind != "f":
         return None
     empty = np.all(np.isnan(cube), axis=-1)
@@ -229,7 +273,7 @@ def si_from_parts(data: Any, axes: list[dict], *, metadata: dict, original: Any,
         pixel_size, pixel_unit = exported  # written by to_hyperspy: keep the unit as it was
     return SpectrumImage(parts.cube, parts.energy, haadf, pixel_size=pixel_size,
                          pixel_unit=pixel_unit, metadata=meta,
-                         valid=_valid_from_nan(parts.cube), name=str(title or name))
+                         valid=_valid_mask(parts.cube, stored), name=str(title or name))
 
 
 def _describe(i: int, sig: dict, reason: str | None) -> str:
@@ -244,7 +288,8 @@ def _describe(i: int, sig: dict, reason: str | None) -> str:
 
 
 def read_rosetta(path, *, signal: int | None = None, haadf: int | bool | None = None,
-                 max_bytes: int | None = None) -> SpectrumImage:
+                 max_bytes: int | None = None, lazy: bool = False,
+                 chunks=None) -> SpectrumImage:
     """Read a spectrum image (and its HAADF image) from a file rosettasciio understands.
 
     Parameters
@@ -258,7 +303,12 @@ def read_rosetta(path, *, signal: int | None = None, haadf: int | bool | None = 
         Index of the signal to attach as HAADF image, ``False`` for none, None (default) for
         the first 2D image of matching shape.
     max_bytes : int, optional
-        Memory budget for one array (see :mod:`eelswidgets._limits`).
+        Memory budget for one array (see :mod:`eelswidgets._limits`); for ``lazy``, for one
+        chunk (see the module docstring).
+    lazy : bool
+        Read through rosettasciio's lazy reader: the cube stays a dask array.
+    chunks : "auto", (cy, cx) or (cy, cx, ne), optional
+        Pixels per chunk of a lazy cube.
 
     Returns
     -------
@@ -266,8 +316,19 @@ def read_rosetta(path, *, signal: int | None = None, haadf: int | bool | None = 
         ``metadata["source"]`` records the file, reader, signal indices and original axes.
     """
     path = Path(path)
-    _check_declared_sizes(path, resolve_max_bytes(max_bytes))
-    signals = _read_signals(path)
+    budget = resolve_max_bytes(max_bytes)
+    if lazy:
+        module, label = ROSETTA_FORMATS[path.suffix.lower()]
+        if module in _TEXT_READERS:
+            raise ValueError(f"{path.name}: {label} {path.suffix} files have no lazy reader in "
+                             "rosettasciio (they are text and small); load them without "
+                             "lazy=True")
+        _check_store(path, budget)
+        signals = _read_signals(path, lazy=True)
+        _check_lazy_chunks(path, signals, budget)
+    else:
+        _check_declared_sizes(path, budget)
+        signals = _read_signals(path)
     n = len(signals)
     parts: dict[int, Any] = {}
     reasons: dict[int, str] = {}
@@ -322,6 +383,9 @@ def read_rosetta(path, *, signal: int | None = None, haadf: int | bool | None = 
                        for a in parts[chosen].axes]}
     original = sig.get("original_metadata", {})
     metadata = _apply_mapping(sig.get("metadata", {}), original, sig.get("mapping"))
+    cube = parts[chosen].cube
+    if is_lazy_array(cube) and chunks is not None:
+        parts[chosen].cube = cube.rechunk(scan_chunks(cube.shape, chunks))
     return si_from_parts(sig["data"], sig.get("axes", []), metadata=metadata,
                          original=original, name=path.stem, haadf=image,
                          stored_haadf=haadf is None, source=source, parts=parts[chosen])
