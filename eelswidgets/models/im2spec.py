@@ -451,9 +451,9 @@ class Im2Spec(_PairModel):
     ordinary estimator with the paper's decoder: ``upsample=1`` (the dilated pyramid runs on
     the full-length spectrum, one output channel, no sub-pixel shuffle), ``n_dilated=4``
     (dilations 1, 2, 3, 4) and ``nb_filters=64``. The paper describes the decoder as a
-    spatial pyramid of dilated convolutions but gives no filter count; 64 is the decoder
-    width of the im2spec/spec2im networks published with that work (AtomAI lineage), whose
-    pyramid keeps one width throughout, so we use it. The default (``upsample=4``,
+    spatial pyramid of dilated convolutions; we found no filter count in its description,
+    so we take 64, the decoder width of the im2spec/spec2im networks published with that
+    work (AtomAI lineage), whose pyramid keeps one width throughout. The default (``upsample=4``,
     ``nb_filters=32``) is a faster decoder; ``bench/bench_presets.py`` compares the two.
 
     Attributes
@@ -585,7 +585,7 @@ class Spec2Im(_PairModel):
     ``Spec2Im.from_preset("paper")``: ``nb_filters=256``, ``n_dilated=4``. The channel
     count halves at each of the two upsamplings, so the full-resolution dilated pyramid
     runs at ``nb_filters / 4 = 64`` channels, the decoder width of the published spec2im
-    network (the paper itself gives no number); the default runs it at 8. The spectrum
+    network (we found no number in the paper); the default runs it at 8. The spectrum
     pooling (``pool``) is kept: the paper does not describe the encoder's input length.
 
     Attributes
