@@ -58,6 +58,14 @@ def emit(result: dict, out: Path | None = None) -> None:
     sys.stdout.flush()
 
 
+def finish(result: dict, t_start: float, out: Path | None = None) -> dict:
+    """Add the run's wall time (since ``t_start``) and environment, emit, return ``result``."""
+    result["seconds"] = time.perf_counter() - t_start
+    result["env"] = environment()
+    emit(result, out)
+    return result
+
+
 def matmul_gflops(n: int = 1024, seconds: float = 1.0) -> float:
     """Achieved float32 GFLOP/s of ``torch.mm`` on ``n x n`` matrices (current threads)."""
     a = torch.randn(n, n)

@@ -36,7 +36,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import DEFAULT_THREADS, emit, environment, setup_threads  # noqa: E402
+from _common import DEFAULT_THREADS, finish, setup_threads  # noqa: E402
 
 import eelswidgets as ew  # noqa: E402
 from eelswidgets.analysis import scaled_mse_percent  # noqa: E402
@@ -61,6 +61,15 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     return p.parse_args(argv)
+
+
+def parse_models(text: str, known: tuple[str, ...]) -> list[str]:
+    """The comma-separated ``--models`` list, each one of ``known``."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    for k in kinds:
+        if k not in known:
+            raise SystemExit(f"--models: unknown model {k!r}; use {', '.join(known)}")
+    return kinds
 
 
 def make_data(binning: int, quick: bool):
@@ -131,19 +140,25 @@ def floors(low, clean, fit, test) -> dict:
     return out
 
 
-def fit_and_score(kind, low, fit, test, *, latent, width, seed, epochs, batch, binning):
+def fit_and_score(kind, low, fit, test, *, latent, width, seed, epochs, batch, binning,
+                  preset="default"):
+    """Train one model; return (test error, train error, final loss, fit seconds).
+
+    ``width=None`` keeps the preset's ``nb_filters``.
+    """
+    opts = {"latent_dim": latent, "window": WINDOW, "epochs": epochs, "batch_size": batch,
+            "seed": seed, "device": "cpu"}
+    if width is not None:
+        opts["nb_filters"] = width
     if kind == "im2spec":
-        model = ew.Im2Spec(latent_dim=latent, window=WINDOW, nb_filters=width, epochs=epochs,
-                           batch_size=batch, seed=seed, device="cpu")
+        model = ew.Im2Spec.from_preset(preset, **opts)
     else:
-        model = ew.Spec2Im(latent_dim=latent, window=WINDOW, nb_filters=width,
-                           pool=max(1, 16 // binning), epochs=epochs, batch_size=batch,
-                           seed=seed, device="cpu")
+        model = ew.Spec2Im.from_preset(preset, pool=max(1, 16 // binning), **opts)
     t0 = time.perf_counter()
     model.fit(low, train=fit, progress=False)
     seconds = time.perf_counter() - t0
-    print(f"{kind} d={latent} nb_filters={width} seed={seed}: {seconds:.0f} s",
-          file=sys.stderr, flush=True)
+    print(f"{kind} {preset} d={latent} nb_filters={model.nb_filters} seed={seed}: "
+          f"{seconds:.0f} s", file=sys.stderr, flush=True)
     if kind == "im2spec":
         err = scaled_mse_percent(low, model.predict(low))
     else:
@@ -164,10 +179,7 @@ def main(argv=None) -> dict:
     widths = [int(w) for w in (args.widths or ("8,32" if args.quick else "32,128")).split(",")]
     epochs = {"im2spec": args.epochs_im2spec or (2 if args.quick else 12),
               "spec2im": args.epochs_spec2im or (2 if args.quick else 20)}
-    kinds = [k.strip() for k in args.models.split(",") if k.strip()]
-    for k in kinds:
-        if k not in epochs:
-            raise SystemExit(f"--models: unknown model {k!r}; use im2spec and/or spec2im")
+    kinds = parse_models(args.models, tuple(epochs))
     t_start = time.perf_counter()
     low, clean, fit, test = make_data(args.bin, args.quick)
     result = {"benchmark": "latents", "quick": args.quick, "metric": "scaled_mse_percent "
@@ -198,10 +210,7 @@ def main(argv=None) -> dict:
                                      > max(lo["std"], hi["std"]))
             block[f"nb_filters={width}"] = row
         result[kind] = block
-    result["seconds"] = time.perf_counter() - t_start
-    result["env"] = environment()
-    emit(result, args.out)
-    return result
+    return finish(result, t_start, args.out)
 
 
 if __name__ == "__main__":

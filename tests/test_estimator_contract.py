@@ -81,12 +81,26 @@ def _pair_outputs(model, si, z) -> list:
 
 @dataclass(frozen=True)
 class Case:
-    """A model class, small hyper-parameters, two data sets and the outputs to compare."""
+    """A model class and preset, small hyper-parameters, two data sets, the outputs to compare.
+
+    The estimator is ``cls.from_preset(preset, **overrides)``; ``params`` are the
+    hyper-parameters that differ from the constructor's defaults (the preset's, then the
+    overrides).
+    """
 
     cls: type
-    params: dict[str, Any]
+    overrides: dict[str, Any]
     data: Callable[[int], Any]        # data(0): the first fit, data(1): other data
     results: Callable[..., list]      # results(model, data, z): what a fit determines
+    preset: str = "default"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {**self.cls.presets[self.preset], **self.overrides}
+
+    @property
+    def name(self) -> str:
+        return self.cls.__name__ + ("" if self.preset == "default" else f"-{self.preset}")
 
     def outputs(self, model, data) -> list[np.ndarray]:
         """What the fitted ``model`` gives on ``data``, as a flat list of arrays."""
@@ -96,26 +110,31 @@ class Case:
 
 
 _TRAIN = {"epochs": 2, "batch_size": 32, "seed": 0, "device": "cpu"}
+_RVAE_SMALL = {"latent_dim": 2, "window": 4, "hidden": 8, "n_layers": 1, "encoder_hidden": 8,
+               "encoder_layers": 1, **_TRAIN}
 CASES = [
     Case(SpectralVAE, {"latent_dim": 2, "hidden": (8,), **_TRAIN}, _wires, _vae_outputs),
-    Case(MultichannelRVAE, {"latent_dim": 2, "window": 4, "hidden": 8, "n_layers": 1,
-                            "encoder_hidden": 8, "encoder_layers": 1, **_TRAIN}, _maps,
-         _rvae_outputs),
+    Case(MultichannelRVAE, _RVAE_SMALL, _maps, _rvae_outputs),
     Case(Im2Spec, {"latent_dim": 2, "window": 4, "nb_filters": 4, "n_dilated": 1,
                    "upsample": 2, **_TRAIN}, _cubes, _pair_outputs),
     Case(Spec2Im, {"latent_dim": 2, "window": 4, "pool": 4, "nb_filters": 4, "n_dilated": 1,
                    **_TRAIN}, _cubes, _pair_outputs),
+    # the paper presets, at their own decoder widths (cheap on this tiny data)
+    Case(MultichannelRVAE, _RVAE_SMALL, _maps, _rvae_outputs, "paper"),
+    Case(Im2Spec, {"latent_dim": 2, "window": 4, **_TRAIN}, _cubes, _pair_outputs, "paper"),
+    Case(Spec2Im, {"latent_dim": 2, "window": 4, "pool": 4, **_TRAIN}, _cubes, _pair_outputs,
+         "paper"),
 ]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[c.cls.__name__ for c in CASES])
+@pytest.fixture(scope="module", params=CASES, ids=[c.name for c in CASES])
 def case(request) -> Case:
     return request.param
 
 
 @pytest.fixture(scope="module")
 def fitted(case):
-    model = case.cls(**case.params)
+    model = case.cls.from_preset(case.preset, **case.overrides)
     assert model.fit(case.data(0), progress=False) is model      # fit returns self
     return model
 
@@ -133,6 +152,22 @@ def test_rules_cover_exactly_the_parameters_and_accept_the_defaults(case):
     defaults = case.cls().get_params()
     assert check_params(case.cls.__name__, case.cls._parameter_constraints,
                         defaults) == defaults
+
+
+def test_every_model_has_the_default_preset_and_refuses_unknown_ones(case):
+    assert dict(case.cls.presets["default"]) == {}
+    assert case.cls.from_preset().get_params() == case.cls().get_params()
+    preset = case.cls.from_preset(case.preset, **case.overrides)
+    assert type(preset) is case.cls and not preset.is_fitted
+    assert preset.get_params() == {**case.cls().get_params(), **case.params}
+    assert check_params(case.cls.__name__, case.cls._parameter_constraints,
+                        preset.get_params()) == preset.get_params()
+    with pytest.raises(ValueError, match=r"no preset 'papers'.*'default'"):
+        case.cls.from_preset("papers")
+    with pytest.raises(ValueError, match="no parameter 'depth'"):
+        case.cls.from_preset(case.preset, depth=3)
+    with pytest.raises(TypeError):
+        case.cls.presets["default"]["epochs"] = 1        # presets are read-only data
 
 
 def test_get_set_params_round_trip_and_clone(case, fitted):
@@ -204,7 +239,8 @@ def _call_args(method, case: Case, tmp_path) -> list:
     """Arguments for a public method's required parameters, by their names."""
     known = {"si": case.data(0), "stack": case.data(0), "path": tmp_path / "m.eelsmodel",
              "z": np.zeros((1, case.params["latent_dim"]), np.float32),
-             "points": np.zeros((1, 2), np.float32)}
+             "points": np.zeros((1, 2), np.float32),
+             "tiles": np.zeros((2, 2, 3, 4, 4), np.float32)}
     args = []
     for p in inspect.signature(method).parameters.values():
         if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):

@@ -74,6 +74,40 @@ def test_im2spec_latent10_beats_mean_spectrum_and_latent2(cubes, im10):
     assert np.corrcoef(pred, truth.sum(axis=1))[0, 1] > 0.9
 
 
+def test_paper_im2spec_has_no_shuffle_and_recovers_spectra(cubes, im10, small):
+    si, train, test = cubes
+    assert {k: Im2Spec.from_preset("paper").get_params()[k]
+            for k in ("upsample", "nb_filters", "n_dilated")} == {
+        "upsample": 1, "nb_filters": 64, "n_dilated": 4}
+    full = Im2Spec.from_preset("paper", window=8, epochs=1, device="cpu").fit(
+        small, progress=False).module_
+    assert full.pyramid.layers[0].in_channels == 64 and len(full.pyramid.layers) == 4
+    # the paper's decoder at a quarter of its width (to stay fast) on the nanocube array
+    paper = Im2Spec.from_preset("paper", nb_filters=16, window=W, epochs=EPOCHS,
+                                batch_size=128, seed=0, device="cpu")
+    paper.fit(si, train=train, progress=False)
+    net = paper.module_
+    # the pyramid runs on the full-length spectrum and the last layer makes one channel:
+    # nothing to shuffle (the default decoder makes `upsample` channels at a quarter length)
+    assert net.short == si.ne and net.out.out_channels == 1
+    assert im10.module_.out.out_channels == 4 and im10.module_.short < si.ne
+    used = train & window_valid(si, W)
+    truth = si.data[test]
+    pred = paper.predict(si).data[test]
+    ratio = float(np.mean((pred - truth) ** 2)
+                  / np.mean((si.mean_spectrum(used)[None] - truth) ** 2))
+    print(f"\npaper Im2Spec: test MSE / mean-spectrum baseline = {ratio:.3f}")
+    assert ratio < 0.3                    # the bar of the default model's test above
+    assert np.corrcoef(pred.sum(axis=1), truth.sum(axis=1))[0, 1] > 0.9
+
+
+def test_paper_spec2im_runs_its_pyramid_at_64_channels(small):
+    sp = Spec2Im.from_preset("paper", window=4, epochs=1, seed=0, device="cpu").fit(
+        small, progress=False)
+    assert sp.module_.pyramid.layers[0].in_channels == 64
+    assert np.isfinite(sp.predict(small)[window_valid(small, 4)]).all()
+
+
 def test_spec2im_beats_mean_window_baseline(cubes, sp10):
     si, train, test = cubes
     used = train & window_valid(si, W)

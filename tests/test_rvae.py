@@ -94,7 +94,7 @@ def test_manifold_rgb_tiles_decode_and_errors(motifs, spatial):
     assert err.shape == (256,) and err.mean() < 0.01
     rgb = rgb_tiles(tiles, gap=1)
     assert rgb.shape == (4 * 13 - 1, 4 * 13 - 1, 3) and rgb.min() >= 0 and rgb.max() <= 1
-    assert MultichannelRVAE.rgb_tiles(tiles).shape == rgb.shape
+    np.testing.assert_array_equal(spatial.rgb_tiles(tiles, gap=1), rgb)  # tile_scale "channel"
     custom = spatial.manifold(grid=3, ranges=((-1, 1), (-2, 2)))
     assert custom.shape == (3, 3, 3, 12, 12)
     # one grid orientation: z1 grows with the column, z2 with the row (row 0 = lowest z2)
@@ -120,6 +120,74 @@ def test_manifold_rgb_tiles_decode_and_errors(motifs, spatial):
         spatial.decode(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="dims"):
         spatial.manifold(dims=(0, 0))
+
+
+@pytest.fixture(scope="module")
+def paper(motifs):
+    torch.set_num_threads(1)
+    return MultichannelRVAE.from_preset("paper", window=12, hidden=64, epochs=20, batch_size=32,
+                                        lr=2e-3, seed=0, device="cpu").fit(
+        motifs.windows(12), progress=False)
+
+
+def test_paper_preset_recovers_rotation_without_shift_latents_and_a_fixed_sigma(
+        motifs, paper, spatial):
+    assert not paper.translation and paper.decoder == "spatial" and paper.sigma == 0.1
+    enc = _check_recovery(paper, motifs, "paper-preset rVAE")
+    assert set(enc) == {"angle", "z"}                      # no dx, dy
+    assert paper.module_.n_pose == 1
+    assert paper.module_.encoder.mu.out_features == 2 + 2  # (cos, sin) of the angle, z1, z2
+    # sigma is a constant of the loss, not a weight: unchanged by 20 epochs of training
+    names = {n for n, _ in paper.module_.named_parameters()}
+    assert "log_sigma" not in names
+    assert float(paper.module_.log_sigma) == pytest.approx(np.log(0.1), abs=1e-7)
+    # (the default learns it: a parameter that training moved away from its start, 0.1)
+    assert "log_sigma" in {n for n, _ in spatial.module_.named_parameters()}
+    assert abs(float(spatial.module_.log_sigma.detach()) - np.log(0.1)) > 1e-3
+
+
+def _weak_green_tiles():
+    tiles = np.zeros((2, 3, 3, 4, 4), np.float32)
+    tiles[:, :, 0] = 0.9                                    # strong red
+    tiles[:, :, 1] = np.linspace(0.0, 0.1, 4)               # weak green, varying
+    tiles[:, :, 2] = 0.4
+    return tiles
+
+
+def test_paper_preset_tiles_keep_a_weak_channel_weak(paper, spatial):
+    tiles = _weak_green_tiles()
+    absolute = paper.rgb_tiles(tiles, gap=0)
+    stretched = spatial.rgb_tiles(tiles, gap=0)               # default: each channel stretched
+    assert stretched[..., 1].max() == pytest.approx(1.0)      # weak green looks full
+    np.testing.assert_allclose(absolute[..., 1].max(), 0.1, atol=1e-6)   # ... stays weak
+    np.testing.assert_allclose(absolute[..., 0], 0.9, atol=1e-6)
+    np.testing.assert_allclose(paper.absolute_tile_ranges(), [[0.0, 1.0]] * 3)
+    # explicit choices win over the model's scale
+    np.testing.assert_array_equal(paper.rgb_tiles(tiles, gap=0, normalize="channel"),
+                                  stretched)
+    # decoded tiles: the absolute scale is the normalised [0, 1] range, clipped
+    dec = paper.manifold(grid=2)
+    np.testing.assert_array_equal(paper.rgb_tiles(dec, gap=0),
+                                  rgb_tiles(dec, gap=0, ranges=[(0, 1)] * 3))
+    assert not np.array_equal(paper.rgb_tiles(dec), spatial.rgb_tiles(dec))
+    with pytest.raises(ValueError, match=r"channels must be in \[0, 3\)"):
+        paper.absolute_tile_ranges((0, 1, 3))
+
+
+def test_absolute_tiles_share_one_scale_across_channel_ranges():
+    maps = np.random.default_rng(0).random((3, 10, 10)).astype(np.float32)
+    rv = MultichannelRVAE.from_preset("paper", window=4, hidden=8, n_layers=1,
+                                      encoder_hidden=8, encoder_layers=1, epochs=1,
+                                      ranges=[(0, 1), (0, 2), (0, 1)], seed=0,
+                                      device="cpu").fit(maps, progress=False)
+    np.testing.assert_allclose(rv.absolute_tile_ranges(), [[0.0, 2.0]] * 3)
+    tiles = np.ones((1, 1, 3, 4, 4), np.float32)
+    tiles[:, :, 1] = 2.0                                    # green at the top of its range
+    rgb = rv.rgb_tiles(tiles, gap=0)
+    np.testing.assert_allclose(rgb[..., 1], 1.0)            # full green ...
+    np.testing.assert_allclose(rgb[..., [0, 2]], 0.5)       # ... red and blue at half
+    with pytest.raises(NotFittedError):
+        MultichannelRVAE.from_preset("paper").rgb_tiles(tiles)
 
 
 @pytest.mark.parametrize("window", [7, 8])

@@ -30,7 +30,9 @@ import inspect
 import math
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,7 +44,8 @@ from . import _serialization as _ser
 from ._params import TRAINING_RULES, Array, Rule, check_params
 from .trainer import Trainer, TrainingDiverged, resolve_device, seeded_rng
 
-__all__ = ["BaseModel", "NotFittedError", "check_grid", "fit_atomically", "load_model"]
+__all__ = ["BaseModel", "NotFittedError", "check_grid", "fit_atomically", "load_model",
+           "preset_table"]
 
 #: most decoded values that ``latent_grid`` / ``manifold`` may return (float32: 256 MiB)
 MAX_GRID_VALUES = 2**26
@@ -117,6 +120,12 @@ def fit_atomically(fit):
     return wrapper
 
 
+def preset_table(**named: dict[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    """Read-only ``presets`` of a model: ``"default"`` (no change) plus the ``named`` ones."""
+    return MappingProxyType({"default": MappingProxyType({}),
+                             **{k: MappingProxyType(dict(v)) for k, v in named.items()}})
+
+
 def check_grid(grid, per_point: int, name: str = "grid") -> int:
     """Check a ``grid x grid`` lattice size against the memory its decoding takes.
 
@@ -162,6 +171,9 @@ class BaseModel:
     _state_constraints: ClassVar[dict[str, Rule]] = {}
     #: private attributes that belong to a fit (cleared and restored with it)
     _learned_private: ClassVar[tuple[str, ...]] = ("_stopped_before_fit",)
+    #: named sets of hyper-parameters (see :meth:`from_preset`); ``"default"`` is the
+    #: constructor's defaults
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = preset_table()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -194,6 +206,33 @@ class BaseModel:
                                  f"parameters: {sorted(valid)}")
             setattr(self, key, value)
         return self
+
+    @classmethod
+    def from_preset(cls, name: str = "default", **overrides) -> BaseModel:
+        """A new, unfitted estimator with the hyper-parameters of a named preset.
+
+        A preset is data (``cls.presets[name]``, a dict of hyper-parameters), resolved here,
+        once: the estimator returned is an ordinary one whose ``get_params`` shows every
+        setting the preset chose, so ``clone``, ``repr``, ``save``/``load`` and the
+        parameter rules treat it like any other (a ``preset`` parameter resolved in ``fit``
+        would hide the settings from ``get_params`` and make two spellings of one model).
+
+        Parameters
+        ----------
+        name : str
+            A key of ``cls.presets`` (every model has ``"default"``).
+        **overrides
+            Hyper-parameters that replace the preset's or the defaults (e.g. ``epochs``).
+
+        Returns
+        -------
+        BaseModel
+            ``cls(**{**cls.presets[name], **overrides})``; values are checked by ``fit``.
+        """
+        if not isinstance(name, str) or name not in cls.presets:
+            raise ValueError(f"{cls.__name__} has no preset {name!r}; choose one of "
+                             f"{sorted(cls.presets)}")
+        return cls().set_params(**{**cls.presets[name], **overrides})
 
     def __repr__(self) -> str:
         sig = inspect.signature(type(self).__init__)

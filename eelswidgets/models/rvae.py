@@ -24,12 +24,13 @@ from ._params import (
     Rule,
 )
 from ._rvae_nets import RVAENet
-from .base import BaseModel, fit_atomically
+from .base import BaseModel, fit_atomically, preset_table
 from .latent import LATENT_STATE, LatentModel, PoseAdapter
 
 __all__ = ["MultichannelRVAE"]
 
 _DECODERS = ("spatial", "fast")
+_TILE_SCALES = ("channel", "absolute")
 _LOG_SIGMA_MIN = math.log(1e-4)
 MAX_WINDOW = 256     #: largest window (the networks grow with its area)
 MAX_CHANNELS = 256   #: most channels (maps) in a stack
@@ -62,6 +63,21 @@ class MultichannelRVAE(LatentModel, BaseModel):
     in window units is ``translation_prior`` times the shift latent, a window spanning
     [-1, 1]); the angle posterior's spread is regularised towards ``rotation_prior`` (its
     mean is free, as in AtomAI, so any rotation is allowed).
+
+    Presets
+    -------
+    ``MultichannelRVAE.from_preset("paper", **overrides)`` (see ``presets``) returns an
+    ordinary estimator set as the multichannel rVAE of the paper (AtomAI's rVAE): the
+    spatial decoder, no translation latents (``translation=False``: the angle and ``z``
+    only), a fixed noise level (``sigma=0.1``, see below) instead of a learned one, and
+    manifold tiles on an absolute colour scale (``tile_scale="absolute"``, see
+    :meth:`rgb_tiles`), so that a channel the decoder renders weakly stays weak.
+    AtomAI's loss, ``0.5 * sum (x - x_hat)^2``, is a Gaussian likelihood with sigma 1 in the
+    units of its input; on windows normalised to [0, 1] that noise level equals the whole
+    data range and the posterior collapses on our test motifs (angle resultant 0.08 at
+    sigma 1, 0.998 at 0.1, ``tests/test_rvae.py`` settings), so the preset fixes
+    ``sigma=0.1`` (a tenth of the normalised range, where the learned sigma starts);
+    ``from_preset("paper", sigma=1.0)`` gives AtomAI's weighting exactly.
 
     Input
     -----
@@ -102,6 +118,9 @@ class MultichannelRVAE(LatentModel, BaseModel):
         Window normalisation (see :class:`eelswidgets.patches.Windows`).
     ranges : sequence of (low, high), optional
         Per-channel output ranges after normalisation (e.g. give one channel [0, 2]).
+    tile_scale : {"channel", "absolute"}
+        Colour scale of :meth:`rgb_tiles`: each channel stretched over its own range in
+        the tiles, or one absolute scale for all (:meth:`absolute_tile_ranges`).
     epochs, batch_size, lr, seed, device, val_fraction, patience
         Options of the shared :class:`~eelswidgets.models.trainer.Trainer` (AtomAI's rVAE
         uses batches of 100).
@@ -151,6 +170,7 @@ class MultichannelRVAE(LatentModel, BaseModel):
         "kl_weight": Real(0, None),
         "normalize": Choice("channel", "joint", "none"),
         "ranges": Pairs(max_len=MAX_CHANNELS, none_ok=True),
+        "tile_scale": Choice(*_TILE_SCALES),
         **TRAINING_RULES,
     }
     _state_constraints: ClassVar[dict[str, Rule]] = {
@@ -160,13 +180,16 @@ class MultichannelRVAE(LatentModel, BaseModel):
         "n_train": Integer(2, 2**40),
         **LATENT_STATE,
     }
+    presets = preset_table(paper={"translation": False, "sigma": 0.1, "decoder": "spatial",
+                                  "tile_scale": "absolute"})
 
     def __init__(self, *, latent_dim: int = 2, window: int = 10, translation: bool = True,
                  decoder: str = "spatial", symmetry: int = 1, rotation_prior: float = 0.1,
                  translation_prior: float = 0.1, hidden: int = 128, n_layers: int = 2,
                  encoder_hidden: int = 128, encoder_layers: int = 2,
                  sigma: float | None = None, kl_weight: float = 1.0,
-                 normalize: str = "channel", ranges=None, epochs: int = 30,
+                 normalize: str = "channel", ranges=None, tile_scale: str = "channel",
+                 epochs: int = 30,
                  batch_size: int = 100, lr: float = 1e-3, seed: int = 0,
                  device: str = "auto", val_fraction: float = 0.0,
                  patience: int | None = None):
@@ -185,6 +208,7 @@ class MultichannelRVAE(LatentModel, BaseModel):
         self.kl_weight = kl_weight
         self.normalize = normalize
         self.ranges = ranges
+        self.tile_scale = tile_scale
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -403,10 +427,57 @@ class MultichannelRVAE(LatentModel, BaseModel):
                 for s in range(0, n, batch)]
         return torch.cat(outs).numpy()
 
-    @staticmethod
-    def rgb_tiles(tiles, **kwargs) -> np.ndarray:
-        """Compose manifold tiles into one RGB image (:func:`eelswidgets.analysis.rgb_tiles`)."""
+    def rgb_tiles(self, tiles, **kwargs) -> np.ndarray:
+        """Compose this model's manifold tiles into one RGB image.
+
+        :func:`eelswidgets.analysis.rgb_tiles` with the model's ``tile_scale``:
+        ``"channel"`` stretches each shown channel over its own range in the tiles;
+        ``"absolute"`` puts every shown channel on one fixed scale, the span of the ranges
+        the training windows were normalised to (:meth:`absolute_tile_ranges`; [0, 1] by
+        default), so a channel the decoder renders weakly stays dark, as in the paper's
+        figures. ``ranges=`` or ``normalize=`` in ``kwargs`` take precedence.
+
+        Parameters
+        ----------
+        tiles : array_like, shape (g1, g2, C, w, w)
+            E.g. ``self.manifold(grid=8)``.
+        **kwargs
+            ``channels``, ``gap``, ``normalize``, ``background``, ``ranges`` of
+            :func:`~eelswidgets.analysis.rgb_tiles`.
+
+        Returns
+        -------
+        numpy.ndarray, float32 in [0, 1]
+            The RGB mosaic.
+        """
+        self._check_fitted()
+        if (self.tile_scale == "absolute" and kwargs.get("ranges") is None
+                and "normalize" not in kwargs):
+            kwargs["ranges"] = self.absolute_tile_ranges(kwargs.get("channels", (0, 1, 2)))
         return rgb_tiles(tiles, **kwargs)
+
+    def absolute_tile_ranges(self, channels=(0, 1, 2)) -> np.ndarray:
+        """One ``(lo, hi)`` for every shown channel: the span of their normalised ranges.
+
+        ``lo`` is the smallest and ``hi`` the largest bound of the ranges the training
+        windows of ``channels`` were normalised to (``state_["normalization"]``: [0, 1] per
+        channel unless ``ranges`` gave others), so all channels share one absolute scale:
+        a channel given [0, 2] can reach full brightness where the others reach half.
+
+        Returns
+        -------
+        numpy.ndarray, shape (len(channels), 2)
+        """
+        self._check_fitted()
+        norm = self.state_["normalization"]
+        c = int(self.state_["n_channels"])
+        ch = [int(k) for k in channels]
+        if any(not 0 <= k < c for k in ch):
+            raise ValueError(f"channels must be in [0, {c}) (the model has {c} channels), "
+                             f"got {tuple(channels)!r}")
+        lo = min(float(norm["out_lo"][k]) for k in ch)
+        hi = max(float(norm["out_hi"][k]) for k in ch)
+        return np.tile([lo, hi], (len(ch), 1))
 
     @torch.inference_mode()
     def reconstruction_error(self, stack, *, batch: int = 1024) -> np.ndarray:
