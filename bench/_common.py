@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import threading
 import time
@@ -144,6 +145,20 @@ class PeakMemory:
             self._thread.join()
         self.peak = max(0, self._max - self.base)
         return False
+
+
+def run_fresh(script: str, cases, *args: str) -> dict:
+    """Run ``script --case CASE *args`` in a fresh process per case; their last JSON lines.
+
+    A fresh process per case keeps one case's memory (allocator caches, imported modules)
+    out of the next one's peak-RSS measurement.
+    """
+    out = {}
+    for case in cases:
+        proc = subprocess.run([sys.executable, script, "--case", case, *args],
+                              capture_output=True, text=True, check=True, env=os.environ)
+        out[case] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
 
 
 def timed(fn, *, repeats: int = 1) -> float:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -112,7 +110,7 @@ def main(argv=None) -> dict:
         print(json.dumps(_run_case(args.case, args.dir, shape, args.threads)))
         return {}
     sys.path.insert(0, str(HERE))
-    from _common import emit, environment
+    from _common import emit, environment, run_fresh
 
     import eelswidgets as ew
 
@@ -121,12 +119,8 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         _write_store(folder, shape, args.chunks)
         write_seconds = time.perf_counter() - t0
-        cases = {}
-        for case in CASES:
-            out = subprocess.run([sys.executable, __file__, "--case", case, "--dir", str(folder),
-                                  "--shape", *map(str, shape), "--threads", str(args.threads)],
-                                 capture_output=True, text=True, check=True, env=os.environ)
-            cases[case] = json.loads(out.stdout.strip().splitlines()[-1])
+        cases = run_fresh(__file__, CASES, "--dir", str(folder), "--shape", *map(str, shape),
+                          "--threads", str(args.threads))
     same = np.isclose(cases["lazy"]["mean_checksum"], cases["in_memory"]["mean_checksum"],
                       rtol=1e-5)
     result = {

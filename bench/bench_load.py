@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -101,19 +99,14 @@ def main(argv=None) -> dict:
         print(json.dumps(_run_case(args.case, args.dir, shape)))
         return {}
     sys.path.insert(0, str(HERE))
-    from _common import emit, environment
+    from _common import emit, environment, run_fresh
 
     import eelswidgets as ew
 
     with tempfile.TemporaryDirectory(prefix="bench_load_") as tmp:
         folder = Path(tmp)
         _write_files(folder, shape)
-        cases = {}
-        for case in CASES:
-            out = subprocess.run([sys.executable, __file__, "--case", case, "--dir", str(folder),
-                                  "--shape", *map(str, shape)],
-                                 capture_output=True, text=True, check=True, env=os.environ)
-            cases[case] = json.loads(out.stdout.strip().splitlines()[-1])
+        cases = run_fresh(__file__, CASES, "--dir", str(folder), "--shape", *map(str, shape))
     result = {
         "benchmark": "load",
         "quick": args.quick,
