@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import as_float_array, check_choice, check_finite, check_int, check_mask
+from ._lazy import is_lazy_array
 from .spectrum_image import SpectrumImage
 
 __all__ = [
@@ -357,17 +358,59 @@ def error_map(si, pred) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (ny, nx), float32
+        A dask array chunked like the scan when either input is lazy (a lazy SpectrumImage
+        or a dask cube), computed chunk by chunk only when asked.
     """
+    if any(getattr(x, "is_lazy", False) or is_lazy_array(x) for x in (si, pred)):
+        return _lazy_error_map(si, pred)
     true, v1 = _cube_and_valid(si, "si")
     guess, v2 = _cube_and_valid(pred, "pred")
     if true.shape != guess.shape:
         raise ValueError(f"si has shape {true.shape} but pred has shape {guess.shape}; "
                          f"predict on the same spectrum image")
+    return _error_block(true, v1, guess, v2)
+
+
+def _error_block(true: np.ndarray, v1: np.ndarray, guess: np.ndarray,
+                 v2: np.ndarray) -> np.ndarray:
+    """:func:`error_map` of one cube or chunk ``(cy, cx, ne)`` with its valid masks."""
     ok = v1 & v2
     out = np.full(ok.shape, np.nan, dtype=np.float32)
     if ok.any():
         out[ok] = relative_error(true[ok], guess[ok], axis=1)
     return out
+
+
+def _lazy_error_map(si, pred):
+    """:func:`error_map` chunk by chunk when either input is lazy (a dask ``(ny, nx)`` map).
+
+    The other input is chunked like the lazy one; a bare dask array's valid pixels are its
+    finite spectra, found chunk by chunk.
+    """
+    import dask.array as da
+
+    parts = []
+    for x, name in ((si, "si"), (pred, "pred")):
+        if isinstance(x, SpectrumImage):
+            parts.append((x.data, x.valid))
+        elif is_lazy_array(x):
+            if x.ndim != 3:
+                raise ValueError(f"{name} must be a SpectrumImage or a (ny, nx, ne) array, "
+                                 f"got shape {x.shape}")
+            parts.append((x, da.isfinite(x).all(axis=-1)))
+        else:
+            parts.append(_cube_and_valid(x, name))
+    (true, v1), (guess, v2) = parts
+    if true.shape != guess.shape:
+        raise ValueError(f"si has shape {true.shape} but pred has shape {guess.shape}; "
+                         f"predict on the same spectrum image")
+    lazy = true if is_lazy_array(true) else guess
+    chunks = (*lazy.chunks[:2], (lazy.shape[2],))
+    true, guess = (da.asarray(c).rechunk(chunks) for c in (true, guess))
+    v1, v2 = (da.asarray(v).rechunk(chunks[:2]) for v in (v1, v2))
+    return da.blockwise(_error_block, "yx", true, "yxe", v1, "yx", guess, "yxe", v2, "yx",
+                        concatenate=True, dtype=np.float32,
+                        meta=np.empty((0, 0), np.float32))
 
 
 def _with_nan_at_invalid(x, name: str) -> np.ndarray:
@@ -411,6 +454,12 @@ def scaled_mse_percent(reference, prediction, axis=-1) -> np.ndarray | float:
         If the shapes differ, an array holds +-Inf, the reference has no finite value or is
         constant (no [0, 1] scale), or ``axis`` is out of range.
     """
+    for x, name in ((reference, "reference"), (prediction, "prediction")):
+        if getattr(x, "is_lazy", False) or is_lazy_array(x):
+            raise TypeError(f"scaled_mse_percent needs the {name}'s global minimum and "
+                            f"maximum, so it does not take lazy data; compute it first "
+                            f"(x.compute()) when it fits in memory, or use error_map, which "
+                            f"works chunk by chunk on lazy spectrum images")
     ref = _with_nan_at_invalid(reference, "reference")
     pred = _with_nan_at_invalid(prediction, "prediction")
     if ref.shape != pred.shape:

@@ -29,9 +29,10 @@ import numpy as np
 import torch
 
 from .._checks import as_float_array, check_int, check_mask
-from ..analysis import latent_maps, relative_error
+from ..analysis import relative_error
 from ..patches import Windows, border_mask, check_window_fits, cut_windows, window_bounds
 from ..spectrum_image import SpectrumImage
+from ._chunked import map_pixels, map_windows, refuse_lazy
 from ._im2spec_nets import Im2SpecNet, Spec2ImNet
 from ._params import TRAINING_RULES, Array, Integer, Normalization, Real, Rule
 from .base import BaseModel, fit_atomically, preset_table
@@ -121,10 +122,6 @@ class _PairModel(LatentModel, BaseModel):
             ok &= check_mask(mask, (si.ny, si.nx), "mask")
         return ok
 
-    def _windows(self, si: SpectrumImage, mask: np.ndarray) -> Windows:
-        return Windows(si.haadf, int(self.window), normalization=self.state_["haadf_norm"],
-                       mask=mask, device=self._device_of_module())
-
     def _device_of_module(self) -> torch.device:
         module = getattr(self, "module_", None)
         if module is not None:
@@ -195,34 +192,94 @@ class _PairModel(LatentModel, BaseModel):
         self._ref_cache = None
         return self
 
-    # ------------------------------------------------------------------ latent space
+    # ------------------------------------------------------------------ inference kernels
     @torch.inference_mode()
+    def _window_outputs(self, image: np.ndarray, usable: np.ndarray, offset: int,
+                        shape: tuple[int, int], kind: str) -> np.ndarray:
+        """Outputs at the ``usable`` pixels of an image (Im2Spec: windows in, per pixel out).
+
+        ``image`` ``(ny, nx)`` or ``(1, ny, nx)`` is the HAADF image (in memory: the whole
+        image, ``offset`` 0) or one chunk's halo region (lazy: the chunk starts at row and
+        column ``offset`` of it); ``shape`` is the chunk's ``(cy, cx)``. ``kind`` ``"codes"``
+        gives ``(cy, cx, latent_dim)``, ``"spectra"`` the predicted spectra
+        ``(cy, cx, ne)`` in data units; NaN elsewhere. Windows are cut per batch.
+        """
+        width = int(self.latent_dim) if kind == "codes" else int(self.state_["n_energy"])
+        out = np.full((*shape, width), np.nan, dtype=np.float32)
+        if not usable.any():
+            return out
+        win = Windows(image, int(self.window), normalization=self.state_["haadf_norm"],
+                      mask=usable, device=self._device_of_module())
+        pix = win.centers - offset
+        scale = np.float32(self.state_["spec_scale"])
+        for idx, batch in win.batches(_PREDICT_BATCH):
+            res = (self.module_.encode(batch).cpu().numpy() if kind == "codes"
+                   else self.module_(batch).cpu().numpy() * scale)
+            out[pix[idx, 0], pix[idx, 1]] = res
+        return out
+
+    @torch.inference_mode()
+    def _spectrum_batches(self, rows: np.ndarray, idx: np.ndarray, kind: str):
+        """Yield ``(slice of idx, outputs)`` for the spectra ``rows[idx]`` (Spec2Im).
+
+        ``kind`` ``"codes"``: latent codes ``(B, latent_dim)``; ``"windows"``: predicted
+        windows ``(B, w, w)`` in HAADF units.
+        """
+        device = self._device_of_module()
+        scale = np.float32(self.state_["spec_scale"])
+        for s in range(0, idx.size, _PREDICT_BATCH):
+            sl = slice(s, s + _PREDICT_BATCH)
+            spec = torch.from_numpy(np.asarray(rows[idx[sl]], np.float32) / scale).to(device)
+            if kind == "codes":
+                yield sl, self.module_.encode(spec).cpu().numpy()
+            else:
+                yield sl, self._denormalize(self.module_(spec).cpu().numpy())
+
+    def _spectrum_outputs(self, block: np.ndarray, ok: np.ndarray, kind: str) -> np.ndarray:
+        """Outputs at the ``ok`` pixels of a cube or chunk ``(cy, cx, ne)`` (Spec2Im).
+
+        ``(cy, cx, latent_dim)`` codes or ``(cy, cx, w, w)`` windows; NaN elsewhere.
+        """
+        cy, cx, ne = block.shape
+        rows = block.reshape(-1, ne)
+        idx = np.flatnonzero(ok)
+        tail = (int(self.latent_dim),) if kind == "codes" else self._output_shape()
+        out = np.full((cy * cx, *tail), np.nan, dtype=np.float32)
+        for sl, res in self._spectrum_batches(rows, idx, kind):
+            out[idx[sl]] = res
+        return out.reshape(cy, cx, *tail)
+
+    def _outputs(self, si: SpectrumImage, mask: np.ndarray, kind: str):
+        """Per-pixel outputs over the whole image: numpy, or dask for a lazy ``si``."""
+        w = int(self.window)
+        if self._input_kind == "window":
+            if si.is_lazy:
+                tail = ((int(self.latent_dim),) if kind == "codes"
+                        else (int(self.state_["n_energy"]),))
+                return map_windows(_window_block, self, si.haadf[None], mask, window=w,
+                                   chunks=si.data.chunks[:2], tail=tail,
+                                   label=f"{self._short_name}-{kind}", kind=kind)
+            return self._window_outputs(si.haadf, mask, 0, (si.ny, si.nx), kind)
+        if si.is_lazy:
+            tail = (int(self.latent_dim),) if kind == "codes" else self._output_shape()
+            return map_pixels(_spectrum_block, self, si.data, mask, tail=tail,
+                              label=f"{self._short_name}-{kind}", kind=kind)
+        return self._spectrum_outputs(si.data, mask, kind)
+
+    # ------------------------------------------------------------------ latent space
     def _encode_pixels(self, si: SpectrumImage, mask: np.ndarray) -> np.ndarray:
         """Latent codes ``(n, d)`` of the True pixels of ``mask`` (row-major order)."""
-        module = self.module_
-        device = self._device_of_module()
-        ys, xs = np.nonzero(mask)
-        out = np.empty((ys.size, int(self.latent_dim)), dtype=np.float32)
-        if self._input_kind == "window":
-            win = self._windows(si, mask)
-            for idx, batch in win.batches(_PREDICT_BATCH):
-                out[idx] = module.encode(batch).cpu().numpy()
-        else:
-            scale = np.float32(self.state_["spec_scale"])
-            for s in range(0, ys.size, _PREDICT_BATCH):
-                spec = si.data[ys[s:s + _PREDICT_BATCH], xs[s:s + _PREDICT_BATCH]] / scale
-                out[s:s + _PREDICT_BATCH] = module.encode(
-                    torch.from_numpy(spec).to(device)).cpu().numpy()
-        return out
+        return np.asarray(self._outputs(si, mask, "codes"))[mask]
 
     def _check_input_si(self, si) -> SpectrumImage:
         self._check_fitted()
+        refuse_lazy(si, "si", type(self).__name__)
         si = self._check_si(si, need_haadf=self._input_kind == "window")
         if self._input_kind == "spectrum":
             self._check_energy(si)
         return si
 
-    def encode(self, si: SpectrumImage) -> np.ndarray:
+    def encode(self, si: SpectrumImage):
         """Latent maps of every valid pixel.
 
         Parameters
@@ -233,13 +290,12 @@ class _PairModel(LatentModel, BaseModel):
         Returns
         -------
         numpy.ndarray, shape (ny, nx, latent_dim), float32
-            NaN where the window does not fit (border) or the pixel is not valid.
+            NaN where the window does not fit (border) or the pixel is not valid. For a
+            lazy ``si``, a dask array chunked like its scan (windows reach across chunk
+            borders), computed only when asked.
         """
         si = self._check_input_si(si)
-        mask = self._usable(si)
-        if not mask.any():
-            return np.full((si.ny, si.nx, int(self.latent_dim)), np.nan, dtype=np.float32)
-        return latent_maps(self._encode_pixels(si, mask), mask)
+        return self._outputs(si, self._usable(si), "codes")
 
     @torch.inference_mode()
     def _decode_normalized(self, z: np.ndarray) -> np.ndarray:
@@ -397,6 +453,8 @@ class _PairModel(LatentModel, BaseModel):
 
     def _raw_inputs(self, si: SpectrumImage, pix: np.ndarray) -> np.ndarray:
         if self._input_kind == "spectrum":
+            if si.is_lazy:  # only these spectra are read
+                return np.asarray(si.data.vindex[pix[:, 0], pix[:, 1]], np.float32)
             return si.data[pix[:, 0], pix[:, 1]].astype(np.float32)
         return self._haadf_windows(si, pix).astype(np.float32)
 
@@ -520,7 +578,6 @@ class Im2Spec(_PairModel):
     def _denormalize(self, out: np.ndarray) -> np.ndarray:
         return (out * np.float32(self.state_["spec_scale"])).astype(np.float32)
 
-    @torch.inference_mode()
     def predict(self, si: SpectrumImage) -> SpectrumImage:
         """Predicted spectra at every pixel whose window fits inside the image.
 
@@ -533,19 +590,13 @@ class Im2Spec(_PairModel):
         -------
         SpectrumImage
             Same energy axis, HAADF and calibration as ``si``; ``data`` is NaN and ``valid``
-            False at the border (and wherever ``si`` is not valid).
+            False at the border (and wherever ``si`` is not valid). Lazy, chunked like
+            ``si``, when ``si`` is lazy.
         """
         si = self._check_input_si(si)
         self._check_energy(si)
         mask = self._usable(si)
-        cube = np.full(si.shape, np.nan, dtype=np.float32)
-        if mask.any():
-            win = self._windows(si, mask)
-            scale = np.float32(self.state_["spec_scale"])
-            centers = win.centers
-            for idx, batch in win.batches(_PREDICT_BATCH):
-                spec = self.module_(batch).cpu().numpy() * scale
-                cube[centers[idx, 0], centers[idx, 1]] = spec
+        cube = self._outputs(si, mask, "spectra")
         meta = dict(si.metadata)
         meta["processing"] = [*si.metadata.get("processing", []),
                               f"Im2Spec.predict(latent_dim={self.latent_dim}, "
@@ -636,17 +687,7 @@ class Spec2Im(_PairModel):
         olo, ohi = float(norm["out_lo"][0]), float(norm["out_hi"][0])
         return ((out - olo) * ((hi - lo) / (ohi - olo)) + lo).astype(np.float32)
 
-    @torch.inference_mode()
-    def _predict_pixels(self, si: SpectrumImage, ys: np.ndarray, xs: np.ndarray):
-        """Yield ``(slice, windows (B, w, w) in HAADF units)`` for the given pixels."""
-        device = self._device_of_module()
-        scale = np.float32(self.state_["spec_scale"])
-        for s in range(0, ys.size, _PREDICT_BATCH):
-            sl = slice(s, s + _PREDICT_BATCH)
-            spec = torch.from_numpy(si.data[ys[sl], xs[sl]] / scale).to(device)
-            yield sl, self._denormalize(self.module_(spec).cpu().numpy())
-
-    def predict(self, si: SpectrumImage) -> np.ndarray:
+    def predict(self, si: SpectrumImage):
         """Predicted HAADF windows at every pixel whose window fits inside the image.
 
         Parameters
@@ -658,18 +699,29 @@ class Spec2Im(_PairModel):
         -------
         numpy.ndarray, shape (ny, nx, w, w), float32
             HAADF units; NaN at the border and wherever ``si`` is not valid. For large
-            images prefer :meth:`window_error_map`, which never holds all windows.
+            images prefer :meth:`window_error_map`, which never holds all windows. For a
+            lazy ``si``, a dask array chunked ``(cy, cx, w, w)`` like its scan.
         """
         si = self._check_input_si(si)
-        mask = self._usable(si)
-        w = int(self.window)
-        out = np.full((si.ny, si.nx, w, w), np.nan, dtype=np.float32)
-        ys, xs = np.nonzero(mask)
-        for sl, win in self._predict_pixels(si, ys, xs):
-            out[ys[sl], xs[sl]] = win
-        return out
+        return self._outputs(si, self._usable(si), "windows")
 
-    def window_error_map(self, si: SpectrumImage) -> np.ndarray:
+    def _window_errors(self, image: np.ndarray, block: np.ndarray, ok: np.ndarray,
+                       offset: int) -> np.ndarray:
+        """Relative errors ``(cy, cx)`` of the windows predicted from the spectra ``block``.
+
+        The true windows are cut from ``image`` (the HAADF image, or a chunk's halo region
+        whose row and column ``offset`` is the chunk's first pixel); NaN where not ``ok``.
+        """
+        cy, cx, ne = block.shape
+        idx = np.flatnonzero(ok)
+        pix = np.stack([idx // cx, idx % cx], axis=1) + offset
+        out = np.full(cy * cx, np.nan, dtype=np.float32)
+        for sl, pred in self._spectrum_batches(block.reshape(-1, ne), idx, "windows"):
+            out[idx[sl]] = relative_error(cut_windows(image, pix[sl], int(self.window)),
+                                          pred, axis=(1, 2))
+        return out.reshape(cy, cx)
+
+    def window_error_map(self, si: SpectrumImage):
         """Per-pixel relative squared error of the predicted windows, in percent.
 
         ``100 * sum (pred - true)^2 / sum true^2`` over the window, with the true window cut
@@ -679,16 +731,38 @@ class Spec2Im(_PairModel):
         Returns
         -------
         numpy.ndarray, shape (ny, nx), float32
-            NaN at the border and wherever ``si`` is not valid.
+            NaN at the border and wherever ``si`` is not valid. For a lazy ``si``, a dask
+            array chunked like its scan.
         """
         si = self._check_input_si(si)
         if si.haadf is None:
             raise ValueError("window_error_map needs si.haadf (the true windows)")
         mask = self._usable(si)
-        out = np.full((si.ny, si.nx), np.nan, dtype=np.float32)
-        ys, xs = np.nonzero(mask)
-        pix = np.stack([ys, xs], axis=1)
-        for sl, pred in self._predict_pixels(si, ys, xs):
-            out[ys[sl], xs[sl]] = relative_error(self._haadf_windows(si, pix[sl]), pred,
-                                                 axis=(1, 2))
-        return out
+        if si.is_lazy:
+            err = map_windows(_error_block, self, si.haadf[None], mask, window=int(self.window),
+                              chunks=si.data.chunks[:2], tail=(1,), label="Spec2Im-error",
+                              extra=(si.data,))
+            return err[..., 0]
+        return self._window_errors(si.haadf, si.data, mask, 0)
+
+
+def _window_block(model: _PairModel, region: np.ndarray, usable: np.ndarray, offset: int, *,
+                  kind: str) -> np.ndarray:
+    """One chunk of a lazy Im2Spec result: its halo region of the HAADF image in."""
+    w = int(model.window)
+    shape = (region.shape[-2] - w + 1, region.shape[-1] - w + 1)
+    return model._window_outputs(region, usable, offset, shape, kind)
+
+
+def _spectrum_block(model: _PairModel, block: np.ndarray, ok: np.ndarray, *,
+                    kind: str) -> np.ndarray:
+    """One chunk ``(cy, cx, ne)`` of a lazy Spec2Im result."""
+    return model._spectrum_outputs(block, ok, kind)
+
+
+def _error_block(model: Spec2Im, region: np.ndarray, usable: np.ndarray, offset: int,
+                 block: np.ndarray) -> np.ndarray:
+    """One chunk of a lazy window error map: the HAADF halo region and the chunk's spectra."""
+    cy, cx = block.shape[:2]
+    ok = usable[offset:offset + cy, offset:offset + cx]
+    return model._window_errors(region[0], block, ok, offset)[..., None]

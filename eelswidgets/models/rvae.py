@@ -9,8 +9,10 @@ import numpy as np
 import torch
 
 from .._checks import as_float_array, check_finite
+from .._lazy import is_lazy_array
 from ..analysis import rgb_tiles
-from ..patches import ArrayWindows, Windows, check_window_fits, make_windows
+from ..patches import ArrayWindows, Windows, border_mask, check_window_fits, make_windows
+from ._chunked import map_windows
 from ._layers import gaussian_nll, kl_normal, module_device, reparameterize
 from ._params import (
     TRAINING_RULES,
@@ -345,7 +347,9 @@ class MultichannelRVAE(LatentModel, BaseModel):
         Parameters
         ----------
         stack : array_like, shape (C, ny, nx), (ny, nx) or (n, C, w, w)
-            Same channels as at fit time; normalised with the fit-time constants.
+            Same channels as at fit time; normalised with the fit-time constants. A dask
+            stack ``(C, ny, nx)`` (or ``(ny, nx)``) is encoded chunk by chunk over its scan
+            chunks (each chunk with the halo its windows need).
         return_std : bool
             Also return the posterior standard deviations (``angle_std``, ``z_std``...).
 
@@ -357,30 +361,62 @@ class MultichannelRVAE(LatentModel, BaseModel):
             with ``translation``: ``dx`` and ``dy`` (ny, nx) in pixels (the content is
             centred ``(dx, dy)`` from the window's centre pixel, x to the right, y down).
             NaN where a window would cross the border. For windows ``(n, C, w, w)`` the
-            leading shape is ``(n,)``.
+            leading shape is ``(n,)``. For a dask stack, dask arrays chunked like its scan,
+            computed only when asked (a non-finite value raises then).
         """
         self._check_fitted()
+        if is_lazy_array(stack):
+            return self._encode_lazy(stack, return_std)
         win = self._windows(stack, fitted=True, device=module_device(self.module_))
         mu, logvar = self._encode_windows(win)
-        return self._latent_dict(win, mu, logvar, return_std)
+        return self._latent_dict(mu, logvar, return_std, win.to_map)
 
-    def _latent_dict(self, win, mu, logvar, return_std) -> dict[str, np.ndarray]:
+    def _encode_lazy(self, stack, return_std: bool) -> dict:
+        """:meth:`encode` of a dask stack: every chunk of the scan with its windows' halo."""
+        if stack.ndim == 2:
+            stack = stack[None]
+        c = int(self.state_["n_channels"])
+        if stack.ndim != 3:
+            raise ValueError(f"a dask input must be a stack of maps (C, ny, nx) or one image "
+                             f"(ny, nx), got shape {stack.shape}; compute ready-made windows "
+                             f"(n, C, w, w) first (np.asarray(windows))")
+        if stack.dtype == object or not (np.issubdtype(stack.dtype, np.number)
+                                         or stack.dtype == bool) or np.iscomplexobj(stack):
+            raise TypeError(f"stack must hold real numbers, got dtype {stack.dtype}")
+        if stack.shape[0] != c:
+            raise ValueError(f"the model was fitted on {c} channel(s) but the stack has "
+                             f"{stack.shape[0]}; pass the same channels (maps[[...]])")
+        self._check_fits(stack)
+        w = int(self.window)
+        n_lat = module_n_pose(self.module_) + int(self.latent_dim)
+        raw = map_windows(_encode_block, self, stack, border_mask(stack.shape[1:], w),
+                          window=w, chunks=stack.chunks[1:], tail=(2 * n_lat,),
+                          label="rvae-encode")
+        return self._latent_dict(raw[..., :n_lat], raw[..., n_lat:], return_std, _as_map)
+
+    def _latent_dict(self, mu, logvar, return_std, to_map) -> dict[str, np.ndarray]:
+        """Angle, z (and shift) from posterior means and log-variances ``(..., latents)``.
+
+        ``to_map`` places per-window values on the image grid (``Windows.to_map``), or is
+        the identity for values that already are maps (the lazy path).
+        """
         n_pose = module_n_pose(self.module_)
         half = (int(self.window) - 1) / 2.0
         n = int(self.symmetry)
-        angle = (np.angle(np.exp(1j * n * mu[:, 0].astype(np.float64))) / n).astype(np.float32)
-        out = {"angle": win.to_map(angle), "z": win.to_map(mu[:, n_pose:])}
+        angle = (np.angle(np.exp(1j * n * mu[..., 0].astype(np.float64))) / n).astype(
+            np.float32)
+        out = {"angle": to_map(angle), "z": to_map(mu[..., n_pose:])}
         std = np.exp(0.5 * logvar)
         if return_std:
-            out["angle_std"] = win.to_map(std[:, 0])
-            out["z_std"] = win.to_map(std[:, n_pose:])
+            out["angle_std"] = to_map(std[..., 0])
+            out["z_std"] = to_map(std[..., n_pose:])
         if n_pose == 3:
             scale = float(self.translation_prior) * half
-            out["dx"] = win.to_map(mu[:, 1] * scale)
-            out["dy"] = win.to_map(mu[:, 2] * scale)
+            out["dx"] = to_map(mu[..., 1] * scale)
+            out["dy"] = to_map(mu[..., 2] * scale)
             if return_std:
-                out["dx_std"] = win.to_map(std[:, 1] * scale)
-                out["dy_std"] = win.to_map(std[:, 2] * scale)
+                out["dx_std"] = to_map(std[..., 1] * scale)
+                out["dy_std"] = to_map(std[..., 2] * scale)
         return out
 
     # ------------------------------------------------------------------ decode
@@ -498,6 +534,22 @@ class MultichannelRVAE(LatentModel, BaseModel):
             xh = self.module_.decode(*self.module_.split(mu))
             errs.append((xh - xb).pow(2).mean(dim=(1, 2, 3)).float().cpu())
         return win.to_map(torch.cat(errs))
+
+
+def _as_map(values):
+    """The identity: values that already lie on the image grid."""
+    return values
+
+
+def _encode_block(model: MultichannelRVAE, region: np.ndarray, usable: np.ndarray,
+                  offset: int) -> np.ndarray:
+    """One chunk of a lazy encode: posterior means and log-variances ``(cy, cx, 2 L)``."""
+    win = Windows(region, int(model.window), normalization=model.state_["normalization"],
+                  mask=usable, device=module_device(model.module_))
+    mu, logvar = model._encode_windows(win)
+    maps = win.to_map(np.concatenate([mu, logvar], axis=1))
+    cy, cx = (n - int(model.window) + 1 for n in region.shape[1:])
+    return maps[offset:offset + cy, offset:offset + cx]
 
 
 def module_n_pose(module) -> int:

@@ -12,6 +12,7 @@ from torch import nn
 
 from .._checks import as_float_array, check_finite, check_mask
 from ..spectrum_image import SpectrumImage
+from ._chunked import map_pixels, refuse_lazy
 from ._layers import gaussian_nll, kl_normal, mlp, module_device, reparameterize
 from ._params import TRAINING_RULES, Array, Choice, Integer, IntTuple, Real, Rule
 from .base import BaseModel, fit_atomically
@@ -284,13 +285,62 @@ class SpectralVAE(LatentModel, BaseModel):
             outs.append(fn(xb).float().cpu())
         return torch.cat(outs).numpy() if outs else np.zeros((0,), np.float32)
 
+    def _rows_of(self, data, name: str = "si"):
+        """``(rows (n, ne) float32, valid (n,) or None, energy or None, lead shape)``.
+
+        ``rows`` is a view of the cube (no copy for a SpectrumImage or a float32 C-contiguous
+        array); ``valid`` is None for arrays (their non-finite spectra are skipped).
+        """
+        if isinstance(data, SpectrumImage):
+            return (data.data.reshape(-1, data.ne), data.valid.reshape(-1), data.energy,
+                    data.shape[:2])
+        arr = as_float_array(data, name, dtype=np.float32, copy=False)
+        if arr.ndim < 2:
+            raise ValueError(f"{name} must be a SpectrumImage or an array of spectra "
+                             f"(..., n_energy), got shape {arr.shape}")
+        return arr.reshape(-1, arr.shape[-1]), None, None, arr.shape[:-1]
+
+    def _infer_rows(self, rows: np.ndarray, valid: np.ndarray | None, kind: str,
+                    batch: int = 8192) -> np.ndarray:
+        """Encode or reconstruct the spectra ``rows`` ``(n, ne)``, batch by batch.
+
+        ``kind="codes"``: means and log-variances ``(n, 2 d)``; ``"spectra"``: the
+        reconstructed spectra ``(n, ne)`` in data units.
+
+        Only one batch of normalised spectra exists at a time, so the extra memory is the
+        output plus a few batches (the in-memory path runs it on the whole cube, the lazy
+        path on each chunk). Rows that are not ``valid`` or not finite are NaN.
+        """
+        d = int(self.latent_dim)
+        if kind == "codes":
+            width, post = 2 * d, None
+
+            def fn(t):
+                return torch.cat(self.module_.encode(t), dim=1)
+        else:
+            width, post = rows.shape[-1], self._denormalise
+
+            def fn(t):
+                return self.module_.decode(self.module_.encode(t)[0])
+        out = np.full((rows.shape[0], width), np.nan, np.float32)
+        for s in range(0, rows.shape[0], batch):
+            xb = rows[s:s + batch]
+            ok = np.isfinite(xb).all(axis=1)
+            if valid is not None:
+                ok &= valid[s:s + batch]
+            if ok.any():
+                res = self._apply(self._normalise(xb[ok]), fn)
+                out[s:s + batch][ok] = res if post is None else post(res)
+        return out
+
     def encode(self, si, *, return_logvar: bool = False):
         """Latent means of every spectrum.
 
         Parameters
         ----------
         si : SpectrumImage or array_like (..., n_energy)
-            Spectra with the energy length the model was fitted on.
+            Spectra with the energy length the model was fitted on. A lazy SpectrumImage
+            gives lazy results (see Returns).
         return_logvar : bool
             Also return the posterior log-variances.
 
@@ -298,21 +348,28 @@ class SpectralVAE(LatentModel, BaseModel):
         -------
         numpy.ndarray, shape (ny, nx, latent_dim) (or ``(..., latent_dim)``)
             float32, NaN at invalid pixels (``si.valid`` False / non-finite spectra).
-            With ``return_logvar``, a tuple ``(mean, logvar)``.
+            With ``return_logvar``, a tuple ``(mean, logvar)``. For a lazy SpectrumImage,
+            dask arrays chunked ``(cy, cx, latent_dim)`` like its scan, computed chunk by
+            chunk only when asked (``.compute()``).
         """
         self._check_fitted()
-        spectra, energy, valid, lead = self._spectra_of(si)
-        self._check_energy(spectra, energy)
-        x = self._normalise(spectra)
         d = int(self.latent_dim)
-        enc = self._apply(x, lambda t: torch.cat(self.module_.encode(t), dim=1))
-        mean = np.full((*lead, d), np.nan, np.float32)
-        mean[valid] = enc[:, :d]
-        if not return_logvar:
-            return mean
-        logvar = np.full((*lead, d), np.nan, np.float32)
-        logvar[valid] = enc[:, d:]
-        return mean, logvar
+        refuse_lazy(si, "si", "SpectralVAE.encode")
+        if isinstance(si, SpectrumImage) and si.is_lazy:
+            self._check_energy(si.data, si.energy)
+            codes = map_pixels(_vae_block, self, si.data, si.valid, tail=(2 * d,),
+                               label="vae-encode", kind="codes")
+        else:
+            rows, valid, energy, lead = self._rows_of(si)
+            self._check_energy(rows, energy)
+            codes = self._infer_rows(rows, valid, "codes")
+            if valid is None and not np.isfinite(codes[:, 0]).any():
+                raise ValueError("si has no finite spectrum")
+            codes = codes.reshape(*lead, 2 * d)
+            return ((np.ascontiguousarray(codes[..., :d]), np.ascontiguousarray(codes[..., d:]))
+                    if return_logvar else np.ascontiguousarray(codes[..., :d]))
+        mean = codes[..., :d]
+        return (mean, codes[..., d:]) if return_logvar else mean
 
     def decode(self, z) -> np.ndarray:
         """Spectra (in the units of the training data) decoded from latent points.
@@ -342,19 +399,20 @@ class SpectralVAE(LatentModel, BaseModel):
         -------
         SpectrumImage
             Same energy axis, HAADF, pixel size, truth; spectra in the input's units; NaN and
-            ``valid`` False where the input is invalid.
+            ``valid`` False where the input is invalid. Lazy (chunked like ``si``, computed
+            chunk by chunk) when ``si`` is lazy.
         """
         self._check_fitted()
         if not isinstance(si, SpectrumImage):
             raise TypeError(f"reconstruct needs a SpectrumImage, got {type(si).__name__}; "
                             f"for plain arrays use decode(encode(x))")
-        spectra, energy, valid, _lead = self._spectra_of(si)
-        self._check_energy(spectra, energy)
-        x = self._normalise(spectra)
-        rec = self._denormalise(self._apply(x, lambda t: self.module_.decode(
-            self.module_.encode(t)[0])))
-        cube = np.full(si.shape, np.nan, np.float32)
-        cube[valid] = rec
+        self._check_energy(si.data, si.energy)
+        if si.is_lazy:
+            cube = map_pixels(_vae_block, self, si.data, si.valid, tail=(si.ne,),
+                              label="vae-reconstruct", kind="spectra")
+        else:
+            rows, valid, _energy, _lead = self._rows_of(si)
+            cube = self._infer_rows(rows, valid, "spectra").reshape(si.shape)
         meta = dict(si.metadata)
         meta["processing"] = [*list(meta.get("processing", [])),
                               f"SpectralVAE(latent_dim={self.latent_dim}).reconstruct"]
@@ -370,3 +428,10 @@ class SpectralVAE(LatentModel, BaseModel):
             if key in state:
                 state[key] = np.asarray(state[key])
         return state
+
+
+def _vae_block(model: SpectralVAE, block: np.ndarray, valid: np.ndarray, *,
+               kind: str) -> np.ndarray:
+    """One chunk ``(cy, cx, ne)`` of a lazy cube: codes or reconstructed spectra."""
+    cy, cx, ne = block.shape
+    return model._infer_rows(block.reshape(-1, ne), valid.reshape(-1), kind).reshape(cy, cx, -1)
