@@ -23,6 +23,7 @@ __all__ = ["SpectralVAE"]
 _NORMALIZE = ("global", "channel")
 _LOG_SIGMA_MIN = math.log(1e-4)
 MAX_ENERGY = 2**17  #: most energy channels a SpectralVAE takes (its first layer grows with it)
+_BATCH_BYTES = 4 * 2**20  # spectra per inference batch (float32 bytes): bounds the temporaries
 
 
 class _SpectralVAENet(nn.Module):
@@ -300,18 +301,20 @@ class SpectralVAE(LatentModel, BaseModel):
                              f"(..., n_energy), got shape {arr.shape}")
         return arr.reshape(-1, arr.shape[-1]), None, None, arr.shape[:-1]
 
-    def _infer_rows(self, rows: np.ndarray, valid: np.ndarray | None, kind: str,
-                    batch: int = 8192) -> np.ndarray:
+    def _infer_rows(self, rows: np.ndarray, valid: np.ndarray | None, kind: str
+                    ) -> np.ndarray:
         """Encode or reconstruct the spectra ``rows`` ``(n, ne)``, batch by batch.
 
         ``kind="codes"``: means and log-variances ``(n, 2 d)``; ``"spectra"``: the
         reconstructed spectra ``(n, ne)`` in data units.
 
-        Only one batch of normalised spectra exists at a time, so the extra memory is the
-        output plus a few batches (the in-memory path runs it on the whole cube, the lazy
-        path on each chunk). Rows that are not ``valid`` or not finite are NaN.
+        Only one batch of normalised spectra (about ``_BATCH_BYTES``) exists at a time, so
+        the extra memory is the output plus a few batches (the in-memory path runs it on the
+        whole cube, the lazy path on each chunk). Rows that are not ``valid`` or not finite
+        are NaN.
         """
         d = int(self.latent_dim)
+        batch = max(64, _BATCH_BYTES // (4 * max(1, rows.shape[-1])))
         if kind == "codes":
             width, post = 2 * d, None
 
