@@ -413,12 +413,24 @@ def _lazy_error_map(si, pred):
                         meta=np.empty((0, 0), np.float32))
 
 
-def _with_nan_at_invalid(x, name: str) -> np.ndarray:
-    """``x`` as a float64 array; a SpectrumImage's invalid pixels become NaN."""
+def _with_nan_at_invalid(x, name: str):
+    """``x`` as a float64 array; a SpectrumImage's invalid pixels become NaN.
+
+    Lazy inputs (a lazy SpectrumImage, a dask array) stay lazy (a dask array).
+    """
     if isinstance(x, SpectrumImage):
+        if x.is_lazy:
+            import dask.array as da
+
+            return da.where(x.valid[..., None], x.data.astype(np.float64), np.nan)
         arr = x.data.astype(np.float64)
         arr[~x.valid] = np.nan
         return arr
+    if is_lazy_array(x):
+        if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) \
+                or np.iscomplexobj(x):
+            raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+        return x.astype(np.float64)
     return as_float_array(x, name, dtype=np.float64)
 
 
@@ -447,6 +459,9 @@ def scaled_mse_percent(reference, prediction, axis=-1) -> np.ndarray | float:
     Returns
     -------
     numpy.ndarray (float64) of the shape without ``axis``, or float for ``axis=None``.
+        With a lazy input (a lazy SpectrumImage or a dask array) the checks and the global
+        minimum and maximum are computed in one chunk-wise pass and the map is returned as a
+        dask array (computed when asked); ``axis=None`` computes the number.
 
     Raises
     ------
@@ -454,25 +469,27 @@ def scaled_mse_percent(reference, prediction, axis=-1) -> np.ndarray | float:
         If the shapes differ, an array holds +-Inf, the reference has no finite value or is
         constant (no [0, 1] scale), or ``axis`` is out of range.
     """
-    for x, name in ((reference, "reference"), (prediction, "prediction")):
-        if getattr(x, "is_lazy", False) or is_lazy_array(x):
-            raise TypeError(f"scaled_mse_percent needs the {name}'s global minimum and "
-                            f"maximum, so it does not take lazy data; compute it first "
-                            f"(x.compute()) when it fits in memory, or use error_map, which "
-                            f"works chunk by chunk on lazy spectrum images")
     ref = _with_nan_at_invalid(reference, "reference")
     pred = _with_nan_at_invalid(prediction, "prediction")
     if ref.shape != pred.shape:
         raise ValueError(f"reference has shape {ref.shape} but prediction has shape "
                          f"{pred.shape}; compare arrays of the same shape (e.g. a predicted "
                          f"cube with the measured cube)")
-    for arr, name in ((ref, "reference"), (pred, "prediction")):
-        if np.isinf(arr).any():
-            raise ValueError(f"{name} holds +-Inf; replace it (NaN marks a missing value)")
     ok = ~(np.isnan(ref) | np.isnan(pred))
-    if not ok.any():
+    facts = (np.isinf(ref).any(), np.isinf(pred).any(), ok.any(),
+             np.min(np.where(ok, ref, np.inf)), np.max(np.where(ok, ref, -np.inf)))
+    if is_lazy_array(ok):  # one chunk-wise pass for the checks and the global extremes
+        import dask
+
+        facts = dask.compute(*facts)
+    inf_ref, inf_pred, any_ok, lo, hi = (v.item() if hasattr(v, "item") else v
+                                         for v in facts)
+    for bad, name in ((inf_ref, "reference"), (inf_pred, "prediction")):
+        if bad:
+            raise ValueError(f"{name} holds +-Inf; replace it (NaN marks a missing value)")
+    if not any_ok:
         raise ValueError("reference and prediction share no finite value; nothing to compare")
-    lo, hi = float(ref[ok].min()), float(ref[ok].max())
+    lo, hi = float(lo), float(hi)
     if not hi > lo:
         raise ValueError(f"reference is constant ({lo:g}) where both arrays have a value, so "
                          f"there is no [0, 1] scale; the scaled error is undefined")

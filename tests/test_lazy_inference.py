@@ -171,10 +171,27 @@ def test_error_map_is_chunk_wise_on_lazy_input(im2spec, si, lazy):
         got = ew.error_map(a, b)
         assert isinstance(got, da.Array) and got.chunks == lazy.data.chunks[:2]
         close(got, ref)
-    with pytest.raises(TypeError, match="error_map"):
-        scaled_mse_percent(lazy, pred_lazy)
     with pytest.raises(ValueError, match="shape"):
         ew.error_map(lazy, pred.data[:, :-1])
+
+
+def test_scaled_mse_percent_on_lazy_input(im2spec, spec2im, si, lazy):
+    pred_lazy, pred = im2spec.predict(lazy), im2spec.predict(si)
+    ref = scaled_mse_percent(si, pred)
+    got = scaled_mse_percent(lazy, pred_lazy)
+    assert isinstance(got, da.Array)
+    np.testing.assert_allclose(got.compute(), ref, rtol=1e-5)
+    np.testing.assert_array_equal(np.isnan(got.compute()), np.isnan(ref))
+    assert np.isclose(scaled_mse_percent(lazy, pred, axis=None),
+                      scaled_mse_percent(si, pred, axis=None), rtol=1e-6)
+    windows = spec2im.predict(lazy)                   # (ny, nx, w, w) windows, lazy
+    truth = np.random.default_rng(0).random(windows.shape) * float(si.haadf.max())
+    np.testing.assert_allclose(
+        scaled_mse_percent(truth, windows, axis=(-2, -1)).compute(),
+        scaled_mse_percent(truth, spec2im.predict(si), axis=(-2, -1)), rtol=1e-5)
+    inf = lazy.data.map_blocks(lambda b: np.where(b > 1e30, b, np.inf), dtype=np.float32)
+    with pytest.raises(ValueError, match="Inf"):
+        scaled_mse_percent(lazy, inf)
 
 
 def test_adapters_give_numpy_codes_from_lazy_inputs(vae, rvae, si, lazy, maps):
