@@ -8,6 +8,7 @@ included, build without computing, pickle, and compute one chunk from its own in
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import cloudpickle
@@ -20,6 +21,7 @@ from test_lazy import Counter
 import eelswidgets as ew
 from eelswidgets import SpectrumImage
 from eelswidgets.analysis import scaled_mse_percent
+from eelswidgets.models import spectral_vae
 from eelswidgets.models._chunked import snapshot
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),
@@ -126,6 +128,27 @@ def test_vae_in_memory_encode_of_arrays_skips_non_finite_spectra(vae, si):
         vae.encode(np.full((2, 3, si.ne), np.nan, np.float32))
 
 
+def test_in_memory_inference_holds_batches_not_copies_of_the_cube(vae, si, monkeypatch):
+    monkeypatch.setattr(spectral_vae, "_BATCH_BYTES", 2**16)   # 256 spectra per batch
+    big = si.replace(data=np.tile(np.nan_to_num(si.data), (6, 6, 1)), valid=None,
+                     haadf=None, truth={})                     # 132 x 108 x 64: 3.6 MB
+    cube = big.data.nbytes
+    tracemalloc.start()
+    try:
+        codes = vae.encode(big)
+        _, enc_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        rec = vae.reconstruct(big)
+        _, rec_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert enc_peak < 0.2 * cube                      # the former encode took 2 cubes
+    assert rec_peak - cube < 0.3 * cube               # beyond its output (one cube)
+    np.testing.assert_allclose(codes[:22, :18], vae.encode(si.replace(
+        data=np.nan_to_num(si.data), valid=None)), rtol=1e-5)
+    assert rec.shape == big.shape
+
+
 @pytest.mark.parametrize("window", [6, 10])     # 10: the halo spans more than one chunk
 def test_im2spec_predict_and_encode_lazy_equal_in_memory(im2spec, si, lazy, window):
     model = im2spec if window == 6 else ew.Im2Spec(
@@ -161,7 +184,9 @@ def test_rvae_encode_of_a_dask_stack_equals_in_memory(rvae, maps):
     for key in ref:
         assert isinstance(enc[key], da.Array)
         assert scan_chunks(enc[key]) == ((4,) * 5 + (2,), (4,) * 4 + (2,))
-        close(enc[key], ref[key])
+    (got,) = dask.compute(enc)                 # one pass over the chunks for every map
+    for key in ref:
+        close(got[key], ref[key])
 
 
 def test_error_map_is_chunk_wise_on_lazy_input(im2spec, si, lazy):
