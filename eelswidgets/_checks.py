@@ -21,6 +21,7 @@ __all__ = [
     "check_int",
     "check_choice",
     "check_mask",
+    "check_real_dtype",
 ]
 
 
@@ -37,14 +38,22 @@ def _plain_array(x, name: str) -> np.ndarray:
     return np.asarray(x)
 
 
+def check_real_dtype(dtype, name: str) -> None:
+    """Raise a ``TypeError`` unless ``dtype`` holds real numbers (or bools).
+
+    Used for arrays whose values must not be read (e.g. lazy dask arrays).
+    """
+    kind = np.dtype(dtype).kind
+    if kind not in "biufc":  # bool, integers, floats, complex; not object, text, dates
+        raise TypeError(f"{name} must hold numbers, got dtype {np.dtype(dtype)}")
+    if kind == "c":
+        raise TypeError(f"{name} must be real, got a complex array; take .real or abs() first")
+
+
 def _real_array(x, name: str, ndim: int | tuple[int, ...] | None) -> np.ndarray:
     """``x`` as a plain real (or bool) array with an allowed number of dimensions."""
     arr = _plain_array(x, name)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
-                                   or arr.dtype == bool):
-        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must be real, got a complex array; take .real or abs() first")
+    check_real_dtype(arr.dtype, name)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:

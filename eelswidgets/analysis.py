@@ -23,7 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_float_array, check_choice, check_finite, check_int, check_mask
+from ._checks import (
+    as_float_array,
+    check_choice,
+    check_finite,
+    check_int,
+    check_mask,
+    check_real_dtype,
+)
 from ._lazy import is_lazy_array
 from .spectrum_image import SpectrumImage
 
@@ -427,9 +434,7 @@ def _with_nan_at_invalid(x, name: str):
         arr[~x.valid] = np.nan
         return arr
     if is_lazy_array(x):
-        if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) \
-                or np.iscomplexobj(x):
-            raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+        check_real_dtype(x.dtype, name)
         return x.astype(np.float64)
     return as_float_array(x, name, dtype=np.float64)
 

@@ -315,6 +315,8 @@ def test_bad_lazy_inputs_get_clear_errors(vae, im2spec, rvae, lazy, maps):
         rvae.encode(da.zeros((4, 3, 5, 5), chunks=2))
     with pytest.raises(ValueError, match="largest window"):
         rvae.encode(da.from_array(maps[:, :4, :4]))
+    with pytest.raises(TypeError, match="real"):
+        rvae.encode(da.from_array(maps.astype(complex)))
 
 
 # ------------------------------------------------------------------------------ real data

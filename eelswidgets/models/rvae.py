@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._checks import as_float_array, check_finite
+from .._checks import as_float_array, check_finite, check_real_dtype
 from .._lazy import is_lazy_array
 from ..analysis import rgb_tiles
 from ..patches import ArrayWindows, Windows, border_mask, check_window_fits, make_windows
@@ -380,9 +380,7 @@ class MultichannelRVAE(LatentModel, BaseModel):
             raise ValueError(f"a dask input must be a stack of maps (C, ny, nx) or one image "
                              f"(ny, nx), got shape {stack.shape}; compute ready-made windows "
                              f"(n, C, w, w) first (np.asarray(windows))")
-        if stack.dtype == object or not (np.issubdtype(stack.dtype, np.number)
-                                         or stack.dtype == bool) or np.iscomplexobj(stack):
-            raise TypeError(f"stack must hold real numbers, got dtype {stack.dtype}")
+        check_real_dtype(stack.dtype, "stack")
         if stack.shape[0] != c:
             raise ValueError(f"the model was fitted on {c} channel(s) but the stack has "
                              f"{stack.shape[0]}; pass the same channels (maps[[...]])")
