@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_int, count_nonfinite
+from ._checks import check_int, check_real_dtype, count_nonfinite
 
 __all__ = ["TARGET_CHUNK_BYTES", "checked", "default_chunks", "exact_median", "is_lazy_array",
            "lazy_cube",
@@ -123,10 +123,7 @@ def lazy_cube(x, name: str, chunks: Any = None):
     dask.array.Array
         ``x``, rechunked if needed (same dtype: see :func:`checked`).
     """
-    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
-    if np.issubdtype(x.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real, got a complex array; take .real or abs() first")
+    check_real_dtype(x.dtype, name)
     if x.ndim != 3:
         raise ValueError(f"{name} must have 3 dimensions, got shape {x.shape} ({x.ndim} "
                          "dimensions)")
