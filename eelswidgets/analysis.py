@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _lazy
 from ._checks import as_float_array, check_choice, check_finite, check_int, check_mask
 from .spectrum_image import SpectrumImage
 
@@ -365,9 +366,24 @@ def error_map(si, pred) -> np.ndarray:
                          f"predict on the same spectrum image")
     ok = v1 & v2
     out = np.full(ok.shape, np.nan, dtype=np.float32)
-    if ok.any():
+    if not ok.any():
+        return out
+    if _lazy.is_lazy_array(true) or _lazy.is_lazy_array(guess):  # chunk by chunk
+        import dask.array as da
+
+        chunks = (true if _lazy.is_lazy_array(true) else guess).chunks
+        t, g = (da.asarray(c).rechunk(chunks) for c in (true, guess))
+        err = da.map_blocks(_block_error, t, g, drop_axis=2, dtype=np.float64,
+                            meta=np.empty((0, 0), np.float64)).compute()
+        out[ok] = err[ok]
+    else:
         out[ok] = relative_error(true[ok], guess[ok], axis=1)
     return out
+
+
+def _block_error(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """:func:`relative_error` over the energy axis of one chunk of two cubes."""
+    return relative_error(true, pred, axis=-1)
 
 
 def _with_nan_at_invalid(x, name: str) -> np.ndarray:

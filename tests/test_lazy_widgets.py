@@ -178,3 +178,25 @@ def test_cube_access_takes_any_dask_cube_and_progress_is_checked():
     with steps(2, "bar", progress=True) as bar:           # a tqdm bar
         bar.advance(2)
     assert bar.done == 2
+
+
+def test_im2spec_explorer_reads_a_lazy_prediction_one_chunk_per_click():
+    from eelswidgets.widgets import Im2SpecExplorer
+
+    si = ew.datasets.nanocube_array(seed=0, shape=(24, 24), n_energy=32)
+    predicted, rec = recorded(si.replace(data=si.data * np.float32(0.9)))
+
+    class Model:  # a fitted model as the explorer sees it: predict() gives a lazy cube
+        window = 8
+
+        def predict(self, data):
+            return predicted
+
+    ex = Im2SpecExplorer(si, Model())
+    np.testing.assert_allclose(ex.errors[0], ew.error_map(si, predicted.compute()), rtol=1e-6)
+    del rec.reads[:]
+    ex.selection.pixel = (16, 20)
+    ex.selection.pixel = (17, 21)                        # same chunk (14:21, 16:24)
+    assert rec.reads == [(14, 21, 16, 24)]
+    np.testing.assert_allclose(ex.spectrum_view.overlay("prediction"), 0.9 * si.data[17, 21],
+                               rtol=1e-6)
