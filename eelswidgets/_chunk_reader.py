@@ -114,7 +114,7 @@ class ChunkReader:
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        arr = np.asarray(self._delayed(*key).compute(scheduler=_one_chunk_scheduler()))
+        arr = np.asarray(self._delayed(*key).compute())
         arr.setflags(write=False)
         self.reads += 1
         self._cache[key] = arr
@@ -244,14 +244,3 @@ class ChunkReader:
         out[~self.valid] = np.nan
         return out
 
-
-def _one_chunk_scheduler():
-    """The scheduler for reading one chunk: this thread, unless it is not dask's thread pool.
-
-    One chunk's chain of tasks gains nothing from the thread pool but its start-up cost;
-    another scheduler (processes, a ``dask.distributed.Client``) is kept.
-    """
-    import dask
-    import dask.threaded
-
-    return "sync" if dask.base.get_scheduler() is dask.threaded.get else None
