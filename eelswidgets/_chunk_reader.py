@@ -122,6 +122,10 @@ class ChunkReader:
             self._cache.popitem(last=False)
         return arr
 
+    def clear(self) -> None:
+        """Drop the cached chunks (they are read again when needed)."""
+        self._cache.clear()
+
     def spectrum(self, y: int, x: int) -> np.ndarray:
         """The spectrum at ``(y, x)`` as a new float32 array (reads at most one chunk)."""
         ny, nx = self.valid.shape

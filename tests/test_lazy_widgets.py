@@ -93,6 +93,8 @@ def test_a_click_reads_only_the_chunk_of_its_pixel(si):
     ex.selection.pixel = (12, 15)                        # still cached
     ex.selection.energy_range = None                     # the total is kept: nothing read
     assert len(rec.reads) == 1 and ex.cube.reader.reads == 2
+    ex.close()                                           # the cached chunks are let go
+    assert ex.cube.reader._cache == {}
 
 
 def test_energy_span_and_selection_read_chunk_by_chunk_with_progress(si):

@@ -287,8 +287,12 @@ class Explorer(FrontEndGate, widgets.VBox):
 
         Closes the views and everything they hold (layouts, styles, figure marks, axes,
         scales, selectors) and the explorer's :class:`Selection` unless another explorer still
-        uses it (a selection passed in by the caller stays open). Closing twice is harmless.
+        uses it (a selection passed in by the caller stays open), and drops the chunks a lazy
+        cube's reader keeps. Closing twice is harmless.
         """
+        reader = getattr(getattr(self, "cube", None), "reader", None)
+        if reader is not None:
+            reader.clear()
         sel = getattr(self, "_selection", None)
         self._detach()
         for s in {id(x): x for x in (sel, getattr(self, "_own_selection", None))}.values():
