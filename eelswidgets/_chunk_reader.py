@@ -4,7 +4,9 @@ An explorer on a lazy (dask) spectrum image must never compute the cube. :class:
 serves what its views need:
 
 - :meth:`~ChunkReader.spectrum` reads the one chunk that holds a pixel and keeps the last few
-  chunks in a small LRU cache, so a click next to the previous one costs no read;
+  chunks in a small LRU cache, so a click next to the previous one costs no read; readers of
+  the same dask array (linked explorers on one spectrum image) share one cache, so a click
+  seen by all of them reads its chunk once;
 - :meth:`~ChunkReader.reduce` runs a small per-chunk function over the chunks (a few at a
   time, through dask, so a scheduler or cluster reads them in parallel), counting chunks in a
   progress display (:func:`eelswidgets._progress.steps`) and stopping between batches when
@@ -17,6 +19,7 @@ cast to float32), so the results agree exactly. dask is imported inside the meth
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +32,13 @@ from ._progress import steps
 __all__ = ["CACHE_BYTES", "ChunkReader", "Overview"]
 
 CACHE_BYTES = 256 * 2**20  # chunks kept for clicks (at least one chunk is always kept)
+
+
+class _Chunks(OrderedDict):
+    """Chunks by ``(i, j)``, least recently used first (weakly shareable)."""
+
+
+_SHARED: weakref.WeakValueDictionary[str, _Chunks] = weakref.WeakValueDictionary()
 
 
 class Overview:
@@ -64,7 +74,7 @@ class ChunkReader:
     Attributes
     ----------
     reads : int
-        Chunks read so far by :meth:`spectrum` (cache misses).
+        Chunks read so far by this reader's :meth:`spectrum` (misses of the shared cache).
     """
 
     def __init__(self, data, valid: np.ndarray | None = None, *, cache_bytes: int = CACHE_BYTES,
@@ -82,7 +92,10 @@ class ChunkReader:
         chunk_bytes = max(data.chunks[0]) * max(data.chunks[1]) * ne * data.dtype.itemsize
         self._keep = max(1, int(cache_bytes) // max(1, chunk_bytes))
         self._batch = check_int(batch, "batch", low=1)
-        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        cache = _SHARED.get(data.name)
+        if cache is None:  # one cache per dask array, kept while a reader holds it
+            cache = _SHARED[data.name] = _Chunks()
+        self._cache = cache
         self.reads = 0
 
     # ------------------------------------------------------------------ geometry

@@ -6,6 +6,8 @@ chunks a click, an energy span or a selection reads.
 
 from __future__ import annotations
 
+import itertools
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from eelswidgets.widgets import DecompositionExplorer, SpectrumImageExplorer
 from eelswidgets.widgets._explorer_base import CubeAccess
 
 CHUNKS = (7, 8)  # 24 x 30 pixels: 4 x 4 chunks with ragged edges
+_ids = itertools.count()  # a name per recorded cube: same-named dask arrays share chunks
 
 
 class Recorder:
@@ -46,7 +49,7 @@ def si():
 def recorded(si, **kwargs):
     """A lazy copy of ``si`` read through a :class:`Recorder` (returned too)."""
     rec = Recorder(np.asarray(si.data))
-    cube = da.from_array(rec, chunks=(*CHUNKS, si.ne), asarray=True)
+    cube = da.from_array(rec, chunks=(*CHUNKS, si.ne), asarray=True, name=f"rec-{next(_ids)}")
     return si.replace(data=cube, **kwargs), rec
 
 
@@ -97,6 +100,19 @@ def test_a_click_reads_only_the_chunk_of_its_pixel(si):
     assert ex.cube.reader._cache == {}
 
 
+def test_linked_explorers_on_one_lazy_cube_read_a_chunk_once(si):
+    clean = si.replace(valid=np.ones(si.shape[:2], bool)).clip(0)
+    dec = ew.decompose(clean, n_components=2, method="nmf", random_state=0)
+    lazy, rec = recorded(clean, haadf=np.ones(si.shape[:2]))
+    ex = SpectrumImageExplorer(lazy, progress=False)
+    dx = DecompositionExplorer(lazy, dec, selection=ex.selection, progress=False)
+    del rec.reads[:]
+    ex.selection.pixel = (2, 27)
+    assert rec.reads == [(0, 7, 24, 30)]                 # one read serves both explorers
+    np.testing.assert_array_equal(dx.spectrum_view.lines["data"].y,
+                                  ex.spectrum_view.lines["data"].y)
+
+
 def test_energy_span_and_selection_read_chunk_by_chunk_with_progress(si):
     lazy, rec = recorded(si, haadf=np.ones(si.shape[:2]))
     ex = SpectrumImageExplorer(lazy, progress=False)
@@ -137,7 +153,7 @@ def test_decomposition_explorer_on_lazy_data(si):
 def test_chunk_reader_cache_cancellation_and_bad_chunks():
     values = np.arange(6 * 6 * 4, dtype=np.float32).reshape(6, 6, 4)
     rec = Recorder(values)
-    cube = da.from_array(rec, chunks=(2, 3, 4), asarray=True)
+    cube = da.from_array(rec, chunks=(2, 3, 4), asarray=True, name="rec-reader")
     one_chunk = 2 * 3 * 4 * 4
     reader = ChunkReader(cube, cache_bytes=2 * one_chunk, batch=2)
     for y, x in [(0, 0), (2, 0), (0, 1), (4, 5)]:        # LRU of two chunks
