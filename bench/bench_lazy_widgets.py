@@ -9,7 +9,9 @@ view's ``y`` trait changes (what a click from the browser sets off in the kernel
 - ``lazy``: ``ew.load(path, lazy=True)``; clicks read one chunk (cached LRU).
 
 Clicks are of three kinds: ``cold`` (a pixel in a chunk not read yet: one chunk read),
-``near`` (the next pixel, same chunk: from the cache) and, for the baseline, the same pixels.
+``near`` (the next pixel, same chunk: from the cache) and, for the baseline, the same pixels;
+the lazy case also clicks cached pixels alternately with an in-memory explorer of the same
+cube in its own process (``near_interleaved_ms``: both under the same load).
 Also reported: building the explorer (the overview pass over every chunk for a lazy cube; the
 total-intensity image for an in-memory one) and an energy-span change (one chunk-wise pass),
 with seconds and peak resident memory above the start (``_common.PeakMemory``) over the cube's
@@ -119,7 +121,9 @@ def _run_case(case: str, folder: Path, clicks: int, threads: int) -> dict:
         ex.selection.energy_range = ENERGY_SPAN
     span_s = time.perf_counter() - t0
     y, x = _pixels(si.shape, chunks, 1)[0]
-    return {"load_s": load_s, "load_peak_over_cube": load_mem.peak / cube_bytes,
+    interleaved = _interleaved(ex, si, (y, x)) if lazy else None
+    return {"near_interleaved_ms": interleaved,
+            "load_s": load_s, "load_peak_over_cube": load_mem.peak / cube_bytes,
             "build_s": build_s, "build_peak_over_cube": build_mem.peak / cube_bytes,
             "click_cold_ms": 1e3 * statistics.median(cold),
             "click_near_ms": 1e3 * statistics.median(near),
@@ -129,6 +133,24 @@ def _run_case(case: str, folder: Path, clicks: int, threads: int) -> dict:
             "chunk_reads": None if ex.cube.reader is None else ex.cube.reader.reads,
             "checksum": float(np.sum(ex.spectrum_view.lines["data"].y, dtype=np.float64)),
             "spectrum_checksum": float(np.sum(ex.cube.spectrum(y, x), dtype=np.float64))}
+
+
+def _interleaved(ex, si, pixel, n: int = 200) -> dict:
+    """Cached clicks on ``ex`` and on an in-memory explorer of the same cube, alternately.
+
+    Alternating in one process puts both under the same machine load (the cases run in
+    separate processes otherwise); measured last, after the peaks, as it loads the cube.
+    """
+    from eelswidgets.widgets import SpectrumImageExplorer
+
+    other = SpectrumImageExplorer(si.compute(), progress=False)
+    y, x = pixel
+    times: dict[str, list[float]] = {"in_memory": [], "lazy": []}
+    for k in range(n):
+        p = (y, x - k % 2)
+        times["lazy"].append(_click(ex, p))
+        times["in_memory"].append(_click(other, p))
+    return {name: 1e3 * statistics.median(v) for name, v in times.items()}
 
 
 def main(argv=None) -> dict:
@@ -160,6 +182,8 @@ def main(argv=None) -> dict:
             "click_near": round(lazy["click_near_ms"] / mem["click_near_ms"], 2),
             "build": round(lazy["build_s"] / mem["build_s"], 2),
             "energy_span": round(lazy["energy_span_s"] / mem["energy_span_s"], 2),
+            "click_near_interleaved": round(lazy["near_interleaved_ms"]["lazy"]
+                                            / lazy["near_interleaved_ms"]["in_memory"], 2),
         },
         "same_spectra": bool(np.isclose(mem["spectrum_checksum"], lazy["spectrum_checksum"],
                                         rtol=1e-6)),
