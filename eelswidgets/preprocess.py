@@ -18,6 +18,10 @@ overflow as such rather than leaving infinities for a later "contains NaN/Inf" c
 Two-term exponential (zero-loss-peak tail): ``B(E) = a1 exp(-E/t1) + a2 exp(-E/t2)``. The decay
 constants ``t1, t2`` are fitted once on the mean spectrum (non-linear least squares); the
 amplitudes are then solved per pixel by linear least squares, which keeps the fit vectorised.
+
+Memory: :func:`subtract_background` writes its float32 result into one new array and does
+the float64 fit and subtraction on blocks of rows of about ``BLOCK_BYTES`` (float64 values),
+so its extra peak memory is the result plus a few blocks, whatever the size of the cube.
 """
 
 from __future__ import annotations
@@ -38,10 +42,29 @@ __all__ = [
     "subtract_background",
     "block_average",
     "NORMALIZE_METHODS",
+    "BLOCK_BYTES",
+    "row_blocks",
 ]
 
 NORMALIZE_METHODS = ("area", "max", "global")
+BLOCK_BYTES = 16 * 2**20  # float64 working block of the background kernels
 _TINY = 1e-6
+
+
+def row_blocks(shape: tuple[int, ...], itemsize: int = 8, target: int | None = None):
+    """Slices of the first axis whose blocks hold about ``target`` bytes (at least one row).
+
+    ``target`` defaults to :data:`BLOCK_BYTES`; a 1-D array (one spectrum) is one block,
+    ``(Ellipsis,)``.
+    """
+    target = BLOCK_BYTES if target is None else int(target)
+    if len(shape) < 2:
+        yield (Ellipsis,)
+        return
+    row = max(1, int(np.prod(shape[1:], dtype=np.int64)) * itemsize)
+    step = max(1, target // row)
+    for y0 in range(0, int(shape[0]), step):
+        yield (slice(y0, y0 + step),)
 
 
 def energy_slice(energy: np.ndarray, lo: float, hi: float) -> slice:
@@ -312,14 +335,30 @@ def subtract_background(cube: np.ndarray, energy: np.ndarray, window: tuple[floa
     """
     sl, keep = background_channels(energy, window, model, channels)
     e = energy[keep].astype(np.float64)
+    if model == "exp2" and decays is None:  # from the mean spectrum of the whole cube
+        lead = tuple(range(cube.ndim - 1))
+        decays = fit_exp_decays(np.mean(cube[..., sl], axis=lead, dtype=np.float64),
+                                energy[sl].astype(np.float64))
+    out = np.empty((*cube.shape[:-1], e.size), np.float32)
+    what = f"background subtraction over {tuple(window)} ({model})"
+    for rows in row_blocks(cube.shape):  # float64 only one block at a time
+        out[rows] = to_float32(_subtracted(cube[rows], energy, e, sl, keep, model, decays),
+                               what)
+    return out
+
+
+def _subtracted(cube: np.ndarray, energy: np.ndarray, e: np.ndarray, sl: slice, keep: slice,
+                model: str, decays) -> np.ndarray:
+    """One block of :func:`subtract_background`, float64 (``e``: the kept channels' energies)."""
     if model == "powerlaw":
         a, r = fit_power_law(cube, energy, sl)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            bg = a[..., None] * np.power(e[None, None, :], -r[..., None])
+            bg = a[..., None] * np.power(e, -r[..., None])
     else:
         amps, (t1, t2, e0) = fit_two_exponentials(cube, energy, sl, decays=decays)
         basis = np.stack([np.exp(-(e - e0) / t1), np.exp(-(e - e0) / t2)], axis=1)
         bg = amps @ basis.T
-    bg = np.where(np.isfinite(bg), bg, 0.0)
-    return to_float32(cube[..., keep].astype(np.float64) - bg,
-                      f"background subtraction over {tuple(window)} ({model})")
+    bg[~np.isfinite(bg)] = 0.0
+    bg -= cube[..., keep]
+    np.negative(bg, out=bg)
+    return bg

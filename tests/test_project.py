@@ -13,7 +13,7 @@ PKG = ROOT / "eelswidgets"
 # layer of each top-level part of the package (docs/design.md); lower numbers sit below
 LAYERS = {
     "_checks": 0, "_version": 0, "_progress": 0, "_server_extension": 0, "preprocess": 0,
-    "zlp_align": 0, "spikes": 0, "_limits": 0, "_safe_json": 0, "_lazy": 0,
+    "zlp_align": 0, "spikes": 0, "_limits": 0, "_safe_json": 0, "_lazy": 0, "_chunk_reader": 0,
     "spectrum_image": 1,
     "io": 2, "datasets": 2,
     "decomposition": 3, "patches": 3,

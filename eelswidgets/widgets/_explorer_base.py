@@ -11,7 +11,9 @@ Wiring (see :class:`Explorer`):
   the mean spectrum of the selection, an energy-filtered image) and send only that.
 
 :class:`CubeAccess` reads a cube without copying it, so a cube far too large to send (or to
-copy: a memory map) is explored through the few values each view needs.
+copy: a memory map) is explored through the few values each view needs. A lazy (dask) cube is
+read through :class:`eelswidgets._chunk_reader.ChunkReader`: one cached chunk per click, and
+chunk-wise images with a progress display; the widgets only show the results.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import ipywidgets as widgets
 import numpy as np
 from ipywidgets.widgets.widget import _instances as _open_widgets  # model id -> open widget
 
+from .. import _lazy
+from .._chunk_reader import ChunkReader, Overview
 from ..spectrum_image import SpectrumImage
 from ._front_end import FrontEndGate
 from .selection import Selection
@@ -34,8 +38,9 @@ class CubeAccess:
     """Read-only, copy-free access to a spectrum image's cube.
 
     Accepts a :class:`~eelswidgets.SpectrumImage` or any object with ``data`` (a 3-D array
-    such as a ``numpy.memmap`` or a broadcast view, never copied) and ``energy`` attributes and
-    optionally ``haadf``, ``valid``, ``pixel_size``, ``pixel_unit`` and ``name``.
+    such as a ``numpy.memmap`` or a broadcast view, never copied, or a dask array, never
+    computed whole) and ``energy`` attributes and optionally ``haadf``, ``valid``,
+    ``pixel_size``, ``pixel_unit`` and ``name``.
 
     Parameters
     ----------
@@ -43,9 +48,17 @@ class CubeAccess:
         The spectrum image.
     name : str
         Name used in error messages.
+    progress : see :func:`eelswidgets._progress.steps`
+        How chunk-wise passes over a lazy cube show their progress (default a ``tqdm.auto``
+        bar; may be changed later through the attribute of the same name).
+
+    Attributes
+    ----------
+    reader : ChunkReader or None
+        The chunk reader of a lazy cube (None in memory).
     """
 
-    def __init__(self, si, name: str = "si"):
+    def __init__(self, si, name: str = "si", *, progress="auto"):
         if isinstance(si, SpectrumImage):
             data, energy, haadf, valid = si.data, si.energy, si.haadf, si.valid
             self.pixel_size, self.pixel_unit, self.name = si.pixel_size, si.pixel_unit, si.name
@@ -60,7 +73,10 @@ class CubeAccess:
                             f"(ny, nx, ne) and .energy), got {type(si).__name__}")
         # plain str, never a subclass that an object's __str__ may return (see _html.text)
         self.name, self.pixel_unit = str(self.name), str(self.pixel_unit)
-        if not isinstance(data, np.ndarray) or data.ndim != 3:
+        lazy = _lazy.is_lazy_array(data)
+        if lazy:  # type and shape checked, energy axis whole in every chunk; nothing computed
+            data = _lazy.lazy_cube(data, f"{name}.data")
+        elif not isinstance(data, np.ndarray) or data.ndim != 3:
             raise ValueError(f"{name}.data must be a 3-D array (ny, nx, ne), got "
                              f"{getattr(data, 'shape', type(data).__name__)}")
         if not np.issubdtype(data.dtype, np.number):
@@ -84,6 +100,22 @@ class CubeAccess:
         if self.valid.shape != (self.ny, self.nx):
             raise ValueError(f"{name}.valid has shape {self.valid.shape} but the cube has "
                              f"{self.ny}x{self.nx} pixels")
+        self.progress = progress
+        self.reader = ChunkReader(data, self.valid) if lazy else None
+        self._overview: Overview | None = None
+
+    @property
+    def is_lazy(self) -> bool:
+        """Whether the cube is a dask array (read chunk by chunk)."""
+        return self.reader is not None
+
+    def overview(self) -> Overview:
+        """Total intensity image and mean spectrum of a lazy cube, computed once (one pass)."""
+        if self.reader is None:
+            raise ValueError("overview() is for a lazy cube; an in-memory cube is read directly")
+        if self._overview is None:
+            self._overview = self.reader.overview(progress=self.progress)
+        return self._overview
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -92,7 +124,10 @@ class CubeAccess:
 
     def spectrum(self, y: int, x: int) -> np.ndarray:
         """The spectrum at ``(y, x)`` as a new float32 array (NaN at an invalid pixel)."""
-        out = np.array(self.data[int(y), int(x)], dtype=np.float32)
+        if self.reader is not None:
+            out = self.reader.spectrum(int(y), int(x))
+        else:
+            out = np.array(self.data[int(y), int(x)], dtype=np.float32)
         if not self.valid[int(y), int(x)]:
             out[:] = np.nan
         return out
@@ -104,8 +139,10 @@ class CubeAccess:
             idx = idx[self.valid.reshape(-1)[idx]]
         if idx.size == 0:
             return None
-        acc = np.zeros(self.ne, np.float64)
         ys, xs = np.divmod(idx, self.nx)
+        if self.reader is not None:  # only the chunks holding a selected pixel are read
+            return self.reader.mean_spectrum(ys, xs, progress=self.progress)
+        acc = np.zeros(self.ne, np.float64)
         for s in range(0, idx.size, chunk):  # gathers only the selected spectra, by chunks
             acc += self.data[ys[s:s + chunk], xs[s:s + chunk]].sum(axis=0, dtype=np.float64)
         return (acc / idx.size).astype(np.float32)
@@ -120,9 +157,19 @@ class CubeAccess:
             i1 = i0 + 1
         return slice(i0, i1)
 
-    def energy_image(self, lo: float, hi: float, *, rows: int = 64) -> np.ndarray:
-        """Sum over ``lo <= E <= hi`` at every pixel, ``(ny, nx)`` float32, NaN if invalid."""
+    def energy_image(self, lo: float, hi: float, *, rows: int = 64,
+                     cancelled=None) -> np.ndarray | None:
+        """Sum over ``lo <= E <= hi`` at every pixel, ``(ny, nx)`` float32, NaN if invalid.
+
+        A lazy cube is summed chunk by chunk (the whole axis comes from :meth:`overview`);
+        ``cancelled()`` is asked between batches of chunks and None is returned when it says
+        True.
+        """
         sl = self.energy_slice(lo, hi)
+        if self.reader is not None:
+            if (sl.start, sl.stop) == (0, self.ne):
+                return self.overview().total
+            return self.reader.energy_image(sl, progress=self.progress, cancelled=cancelled)
         out = np.empty((self.ny, self.nx), np.float32)
         for y0 in range(0, self.ny, rows):  # row blocks keep temporaries small (memory maps)
             out[y0:y0 + rows] = self.data[y0:y0 + rows, :, sl].sum(axis=-1, dtype=np.float64)
@@ -133,6 +180,8 @@ class CubeAccess:
         """The HAADF image if there is one, else the total intensity; with a title."""
         if self.haadf is not None:
             return np.asarray(self.haadf, dtype=np.float32), "HAADF"
+        if self.reader is not None:
+            return self.overview().total, "total intensity"
         return self.energy_image(self.energy[0], self.energy[-1]), "total intensity"
 
 
@@ -171,6 +220,38 @@ class Explorer(FrontEndGate, widgets.VBox):
         self._selection: Selection | None = None
         self._initial_selection = selection
 
+    # ------------------------------------------------------------------ lazy data
+    @staticmethod
+    def _progress_bar(cube: CubeAccess) -> widgets.IntProgress | None:
+        """A bar for chunk-wise passes over a lazy cube, hidden until one runs (None in memory).
+
+        Passes report to it once :meth:`_drive_bar` has been called; before that (the overview
+        while the explorer is built) they report as the cube's ``progress`` says.
+        """
+        if not cube.is_lazy:
+            return None
+        bar = widgets.IntProgress(value=0, min=0, max=1, style={"description_width": "initial"},
+                                  layout=widgets.Layout(width="420px", visibility="hidden"))
+        bar.add_class("ew-chunk-progress")
+        return bar
+
+    @staticmethod
+    def _drive_bar(cube: CubeAccess, bar: widgets.IntProgress | None, progress) -> None:
+        """Let later passes over ``cube`` drive ``bar`` (and ``progress`` if it is a function)."""
+        if bar is None:
+            return
+        also = progress if callable(progress) else None
+
+        def report(done: int, total: int, desc: str) -> None:
+            bar.max = max(1, total)
+            bar.value = done
+            bar.description = f"{desc}: {done}/{total} chunks"
+            bar.layout.visibility = "visible" if done < total else "hidden"
+            if also is not None:
+                also(done, total, desc)
+
+        cube.progress = report
+
     # ------------------------------------------------------------------ public
     @property
     def selection(self) -> Selection:
@@ -206,8 +287,12 @@ class Explorer(FrontEndGate, widgets.VBox):
 
         Closes the views and everything they hold (layouts, styles, figure marks, axes,
         scales, selectors) and the explorer's :class:`Selection` unless another explorer still
-        uses it (a selection passed in by the caller stays open). Closing twice is harmless.
+        uses it (a selection passed in by the caller stays open), and drops the chunks a lazy
+        cube's reader keeps. Closing twice is harmless.
         """
+        reader = getattr(getattr(self, "cube", None), "reader", None)
+        if reader is not None:
+            reader.clear()
         sel = getattr(self, "_selection", None)
         self._detach()
         for s in {id(x): x for x in (sel, getattr(self, "_own_selection", None))}.values():

@@ -59,6 +59,10 @@ class DecompositionExplorer(Explorer):
         Share this selection instead of making a new one.
     map_size : int
         Width of each component map in CSS pixels.
+    progress : {"auto", True, False, None} or callable
+        For a lazy spectrum image, how passes over its chunks (the mean of a large selection)
+        show their progress besides the explorer's :attr:`progress_bar` (see
+        :class:`~eelswidgets.widgets.SpectrumImageExplorer`); a click reads one chunk.
 
     Attributes
     ----------
@@ -68,6 +72,8 @@ class DecompositionExplorer(Explorer):
     map_views : list of ImageView
     spectrum_view : SpectrumView
     components_figure, scree_figure : bqplot.Figure
+    progress_bar : ipywidgets.IntProgress or None
+        Chunks read by the current pass over a lazy cube (None in memory).
 
     Raises
     ------
@@ -76,8 +82,8 @@ class DecompositionExplorer(Explorer):
     """
 
     def __init__(self, si, dec, *, channels=None, selection: Selection | None = None,
-                 map_size: int = 170, colormap: str = "magma"):
-        cube = CubeAccess(si)
+                 map_size: int = 170, colormap: str = "magma", progress="auto"):
+        cube = CubeAccess(si, progress=progress)
         maps, spectra = _check_decomposition(cube, dec)
         self.cube, self.dec = cube, dec
         self._maps = maps.astype(np.float32, copy=False)
@@ -114,11 +120,13 @@ class DecompositionExplorer(Explorer):
                      "toggles: channels for the rVAE")
         grid = widgets.GridBox(tiles, layout=widgets.Layout(
             grid_template_columns=f"repeat({min(k, 5)}, {map_size + 10}px)"))
+        self.progress_bar = self._progress_bar(cube)
         super().__init__(cube.shape, [
             top, grid,
             widgets.HBox([self.spectrum_view,
                           widgets.VBox([self.components_figure, self.scree_figure])]),
             self.abundances,
+            *([self.progress_bar] if self.progress_bar is not None else []),
         ], selection=selection)
         self.add_class("ew-decomposition-explorer")
         for v in self.map_views:
@@ -127,6 +135,7 @@ class DecompositionExplorer(Explorer):
         self._react("pixel", self._show_pixel)
         self._react("indices", self._show_selection)
         self._attach()
+        self._drive_bar(cube, self.progress_bar, progress)
 
     # ------------------------------------------------------------------ channels
     @property

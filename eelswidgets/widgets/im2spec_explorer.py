@@ -80,7 +80,9 @@ class Im2SpecExplorer(Explorer):
                 raise ValueError(f"{_label(m)} predicts shape {np.shape(data)} but the spectrum "
                                  f"image is {(cube.ny, cube.nx, cube.ne)}")
             self.predictions.append(pred)
-        self.errors = [error_map(si, p) for p in self.predictions]
+        # per-click reads of a prediction: one spectrum, or one cached chunk of a lazy one
+        self._predicted = [CubeAccess(p, "prediction", progress=False) for p in self.predictions]
+        self.errors = [np.asarray(error_map(si, p)) for p in self.predictions]  # lazy: computed
         self.window = int(getattr(model, "window", 16))
         self.haadf_view = image_view(cube.haadf, title="HAADF (model input)", colormap="gray",
                                      pixel_size=cube.pixel_size, unit=cube.pixel_unit,
@@ -132,9 +134,9 @@ class Im2SpecExplorer(Explorer):
         sv = self.spectrum_view
         sv.set_spectrum(self.cube.spectrum(y, x), title=f"pixel (y={y}, x={x})")
         names = ("prediction", "prediction (compare)")
-        for k, (m, pred) in enumerate(zip(self.models, self.predictions, strict=True)):
+        for k, (m, pred) in enumerate(zip(self.models, self._predicted, strict=True)):
             valid = bool(pred.valid[y, x])
-            sv.set_overlay(names[k], pred.data[y, x] if valid else None,
+            sv.set_overlay(names[k], pred.spectrum(y, x) if valid else None,
                            label=f"{_label(m)}" + (f": {self.errors[k][y, x]:.3g} %"
                                                    if valid else ""))
         win = self.input_window(y, x)

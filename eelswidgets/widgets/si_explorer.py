@@ -34,6 +34,12 @@ class SpectrumImageExplorer(Explorer):
         Colormap of the images.
     display_size : int
         Width of each image in CSS pixels.
+    progress : {"auto", True, False, None} or callable
+        For a lazy spectrum image: how the passes over its chunks made while the explorer is
+        built (the overview, a first energy-filtered image) show their progress
+        (``"auto"``: a ``tqdm.auto`` bar); later passes (a new energy span, a large selection)
+        drive the explorer's own bar (:attr:`progress_bar`), and a callable
+        ``progress(done, total, desc)`` is told of every pass.
 
     Attributes
     ----------
@@ -43,6 +49,15 @@ class SpectrumImageExplorer(Explorer):
         The HAADF (or total intensity) image and the energy-filtered image.
     spectrum_view : SpectrumView
         The spectrum at the current pixel.
+    progress_bar : ipywidgets.IntProgress or None
+        Chunks read by the current pass over a lazy cube (None in memory).
+
+    Notes
+    -----
+    On a lazy spectrum image (``si.is_lazy``) nothing computes the cube: a click reads the
+    one chunk holding the pixel (the last few chunks are cached, so nearby clicks read
+    nothing), the total intensity and mean spectrum are computed once, chunk by chunk, and a
+    new energy span sums its channels chunk by chunk.
 
     Examples
     --------
@@ -52,8 +67,8 @@ class SpectrumImageExplorer(Explorer):
     """
 
     def __init__(self, si, *, energy_range=None, selection: Selection | None = None,
-                 colormap: str = "viridis", display_size: int = 256):
-        cube = CubeAccess(si)
+                 colormap: str = "viridis", display_size: int = 256, progress="auto"):
+        cube = CubeAccess(si, progress=progress)
         self.cube = cube
         img, img_title = cube.default_image()
         self._total = img if img_title == "total intensity" else None
@@ -71,10 +86,12 @@ class SpectrumImageExplorer(Explorer):
         top = header(f"{title}: {ny} x {nx} px, {cube.ne} channels",
                      "click: current pixel · rectangle/lasso: select pixels · "
                      "drag on the spectrum: energy span")
+        self.progress_bar = self._progress_bar(cube)
         super().__init__(cube.shape, [
             top,
             widgets.HBox([self.image_view, self.energy_view, self.spectrum_view],
                          layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
+            *([self.progress_bar] if self.progress_bar is not None else []),
         ], selection=selection)
         self.add_class("ew-si-explorer")
         for v in views:
@@ -85,6 +102,7 @@ class SpectrumImageExplorer(Explorer):
         self._react("energy_range", self._show_energy)
         self.spectrum_view.observe(self._brushed, names="energy_range")
         self._attach(energy_range=energy_range)
+        self._drive_bar(cube, self.progress_bar, progress)
 
     # ------------------------------------------------------------------ reactions
     def _show_pixel(self) -> None:
