@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.decomposition import NMF, PCA
 
 from ._checks import check_choice, check_int
 from .decomposition import decompose as _decompose
@@ -82,7 +83,8 @@ def client(address=None, *, n_workers: int | None = None,
         Seconds to wait for a remote scheduler.
     **cluster_kwargs
         Passed to ``LocalCluster`` (e.g. ``memory_limit="4GiB"``,
-        ``dashboard_address=":8787"``; the dashboard is off by default).
+        ``dashboard_address=":8787"``; by default the dashboard listens on a free port of
+        this machine only: ``client.dashboard_link``).
 
     Returns
     -------
@@ -106,7 +108,7 @@ def client(address=None, *, n_workers: int | None = None,
                       "threads_per_worker", low=1)
         if not isinstance(processes, bool):
             raise TypeError(f"processes must be True or False, got {processes!r}")
-        cluster_kwargs.setdefault("dashboard_address", None)
+        cluster_kwargs.setdefault("dashboard_address", "127.0.0.1:0")   # a free local port
         return distributed.Client(n_workers=n, threads_per_worker=t, processes=processes,
                                   **cluster_kwargs)
     local_only = {"n_workers": n_workers, "threads_per_worker": threads_per_worker,
@@ -332,6 +334,13 @@ def _check_decompose(options) -> dict | None:
         inspect.signature(_decompose).bind(None, **options)
     except TypeError as exc:
         raise TypeError(f"decompose: {exc}") from None
+    own = set(inspect.signature(_decompose).parameters)
+    method = str(options.get("method", "nmf")).lower()
+    estimator = {"nmf": NMF, "pca": PCA}.get(method)
+    extra = sorted(set(options) - own - set(estimator().get_params() if estimator else ()))
+    if estimator is not None and extra:
+        raise TypeError(f"decompose: {', '.join(map(repr, extra))} is neither an argument of "
+                        f"ew.decompose nor of scikit-learn's {estimator.__name__}")
     return options
 
 
@@ -409,6 +418,11 @@ def _encode_chunks(model, model_key, si: SpectrumImage) -> dict:
         raise TypeError(f"the chunked path encodes spectrum by spectrum, which needs a "
                         f"SpectralVAE; a {type(model).__name__} needs the whole scan: pass "
                         "lazy=False (each file read whole on a worker)")
+    fitted_on = int(model.state_["n_energy"])
+    if si.ne != fitted_on:   # checked here: inside the graph it would fail chunk by chunk
+        raise ValueError(f"this SpectralVAE was fitted on spectra of {fitted_on} energy "
+                         f"channels but the preprocessed data has {si.ne}; preprocess the "
+                         "files the way the model's training data was")
     valid = da.from_array(si.valid, chunks=si.data.chunks[:2])
     z = da.blockwise(_encode_block, "yxl", si.data, "yxe", valid, "yx", model_key, None,
                      si.energy, None, new_axes={"l": int(model.latent_dim)}, concatenate=True,
