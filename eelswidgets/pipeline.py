@@ -247,7 +247,7 @@ def _input_paths(inputs) -> list[Path]:
                 raise ValueError(f"the folder {str(root)!r} holds no spectrum image (files "
                                  f"ending in {', '.join(READ_FORMATS)})")
             return paths
-        return [root]
+        inputs = [root]
     if isinstance(inputs, bytes) or not hasattr(inputs, "__iter__"):
         raise TypeError(f"inputs must be a folder, a file or a list of files, got "
                         f"{type(inputs).__name__}")

@@ -11,6 +11,7 @@ import cloudpickle
 import numpy as np
 import psutil
 import pytest
+from dask.callbacks import Callback
 
 import eelswidgets as ew
 from eelswidgets.pipeline import PipelineError, apply_steps
@@ -108,6 +109,26 @@ def test_cluster_gives_the_single_process_maps(scans, vae, single, cluster, tmp_
     assert not list(tmp_path.glob(".*")), "temporary files left behind"
 
 
+def test_all_files_are_one_graph_computed_once(scans, vae, cluster, tmp_path, monkeypatch):
+    class Counter(Callback):
+        n = 0
+
+        def _start(self, dsk):
+            Counter.n += 1
+
+    with Counter():
+        ew.run_pipeline(scans, tmp_path / "local", steps=STEPS, decompose=DECOMPOSE,
+                        model=vae, lazy=False)
+    assert Counter.n == 1
+    calls = []
+    compute = cluster.compute
+    monkeypatch.setattr(cluster, "compute", lambda tasks: calls.append(len(tasks))
+                        or compute(tasks))
+    ew.run_pipeline(scans, tmp_path / "cluster", steps=STEPS, decompose=DECOMPOSE, model=vae,
+                    lazy=False, client=cluster)
+    assert calls == [3]                             # one submission, one future per file
+
+
 def test_chunked_files_on_the_cluster_give_the_same_maps(scans, vae, single, cluster,
                                                          tmp_path):
     res = ew.run_pipeline(scans, tmp_path, steps=STEPS, decompose=DECOMPOSE, model=vae,
@@ -200,6 +221,8 @@ def test_missing_and_empty_inputs(tmp_path, vae):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match=r"unknown extension \.txt"):
         ew.run_pipeline([tmp_path / "notes.txt"], tmp_path / "out", model=vae)
+    with pytest.raises(ValueError, match=r"unknown extension \.txt"):
+        ew.run_pipeline(tmp_path / "notes.txt", tmp_path / "out", model=vae)
     assert not (tmp_path / "out").exists()
 
 
