@@ -34,6 +34,10 @@ _LAZY = {
     "Im2Spec": ("eelswidgets.models", "Im2Spec"),
     "Spec2Im": ("eelswidgets.models", "Spec2Im"),
     "error_map": ("eelswidgets.analysis", "error_map"),
+    "pipeline": ("eelswidgets.pipeline", None),
+    "client": ("eelswidgets.pipeline", "client"),
+    "run_pipeline": ("eelswidgets.pipeline", "run_pipeline"),
+    "load_maps": ("eelswidgets.io", "load_maps"),
 }
 
 __all__ = ["SpectrumImage", "__version__", *_LAZY]

@@ -19,7 +19,8 @@ LAYERS = {
     "decomposition": 3, "patches": 3,
     "analysis": 4,
     "models": 5,
-    "plotting": 6, "widgets": 6,
+    "pipeline": 6,
+    "plotting": 7, "widgets": 7,
 }
 
 

@@ -1,0 +1,235 @@
+"""``run_pipeline``: every file's chain in one dask graph, computed once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._checks import check_choice, check_int
+from ..decomposition import decompose as _decompose
+from ..io import load
+from .options import (
+    LAZY_ABOVE,
+    check_decompose,
+    check_model,
+    check_steps,
+    input_paths,
+    output_paths,
+    takes_chunked_path,
+)
+from .results import Failed, FileResult, PipelineError, PipelineSummary
+from .stages import (
+    apply_steps,
+    decompose_cube,
+    decompose_whole,
+    decomposition_arrays,
+    encode_chunks,
+    encode_whole,
+    load_whole,
+    save_chunked,
+    save_whole,
+    steps_whole,
+)
+
+__all__ = ["run_pipeline"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple
+    decompose: dict | None
+    model: Any
+    chunks: Any
+    overwrite: bool
+
+    def info(self, source: Path, lazy: bool) -> dict:
+        return {"source": str(source), "chunked": lazy,
+                "steps": [s[0] if isinstance(s, tuple) else getattr(s, "__name__", "callable")
+                          for s in self.steps],
+                "step_kwargs": [repr(s[1]) if isinstance(s, tuple) else "" for s in self.steps],
+                "decompose": {k: repr(v) for k, v in (self.decompose or {}).items()},
+                "model": None if self.model is None else type(self.model).__name__}
+
+
+def _whole_chain(i: int, src: Path, out: Path, plan: Plan, model_key):
+    import dask
+
+    tag = f"{i}-{uuid.uuid4().hex[:8]}"
+    si = dask.delayed(load_whole, pure=False)(src, dask_key_name=f"load-{tag}")
+    si = dask.delayed(steps_whole, pure=False)(si, plan.steps,
+                                                dask_key_name=f"preprocess-{tag}")
+    dec = dask.delayed(decompose_whole, pure=False)(si, plan.decompose,
+                                                     dask_key_name=f"decompose-{tag}")
+    lat = dask.delayed(encode_whole, pure=False)(model_key, si, dec,
+                                                  dask_key_name=f"encode-{tag}")
+    return dask.delayed(save_whole, pure=False)(out, si, dec, lat, plan.info(src, False),
+                                                 plan.overwrite, dask_key_name=f"save-{tag}")
+
+
+def _chunked_chain(i: int, src: Path, out: Path, plan: Plan, model_key):
+    import dask
+
+    stage, dec, dec_task = "load", None, None
+    try:
+        si = load(src, lazy=True, chunks=plan.chunks)
+        stage = "preprocess"
+        si = apply_steps(si, plan.steps)
+        stage = "decompose"
+        if plan.decompose is not None:
+            try:   # out-of-core, its passes on the cluster, where decompose takes lazy data
+                dec = _decompose(si, **plan.decompose)
+            except (IndexError, NotImplementedError, TypeError):
+                # else one task of the graph decomposes the preprocessed cube, which its
+                # chunks (read and preprocessed on the workers) are gathered into
+                dec_task = dask.delayed(decompose_cube, pure=False)(
+                    si.data, si.energy, si.valid, plan.decompose,
+                    dask_key_name=f"decompose-{i}-{uuid.uuid4().hex[:8]}")
+        stage = "encode"
+        if plan.model is None:
+            latents = {}
+        elif hasattr(plan.model, "encode"):
+            latents = encode_chunks(plan.model, model_key, si)
+        else:
+            raise TypeError("a callable model needs the whole scan: pass lazy=False")
+    except Exception as exc:
+        return Failed.of(stage, exc)
+    dec_arrays, dec_info = decomposition_arrays(dec)
+    info = {"shape": list(si.shape), **dec_info, **plan.info(src, True)}
+    return dask.delayed(save_chunked, pure=False)(
+        out, {"energy": si.energy, "valid": si.valid, **dec_arrays, **latents}, dec_task, info,
+        plan.overwrite, dask_key_name=f"save-{i}-{uuid.uuid4().hex[:8]}")
+
+
+def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None, model=None,
+                 lazy="auto", chunks=None, client=None, on_error: str = "raise",
+                 overwrite: bool = True, lazy_above: int = LAZY_ABOVE) -> PipelineSummary:
+    """Load, preprocess, decompose and encode many spectrum images; save their maps.
+
+    Everything is computed as one dask graph, once: on the cluster of ``client``, or with the
+    local threaded scheduler when ``client`` is None (see the module docstring for the two
+    paths a file can take). One maps file is written per input, atomically:
+    ``out_dir/<name>.maps.npz`` (read it with :func:`eelswidgets.io.load_maps`), holding
+    ``energy`` and ``valid``, with ``decompose`` the arrays ``maps`` (k, ny, nx), ``spectra``
+    (k, ne) and ``scree``, and with ``model`` the array ``latent`` (ny, nx, d) (or
+    ``latent_<key>`` for each entry of a dict result), plus the source and the settings.
+
+    Parameters
+    ----------
+    inputs : str, os.PathLike or list of them
+        A folder (every file in it that ``ew.load`` reads, sorted by name; earlier
+        ``.maps.npz`` outputs are skipped), one file or ``.zarr`` store, or a list of them.
+        With a cluster, every worker must be able to read these paths.
+    out_dir : str or os.PathLike
+        Folder for the maps (created if missing).
+    steps : list of (method, kwargs) pairs or callables
+        Preprocessing, in order: a :class:`~eelswidgets.SpectrumImage` method name from
+        :data:`STEP_METHODS` with its keyword arguments, e.g.
+        ``[("crop_energy", {"lo": 0.2, "hi": 3.0}), ("remove_zlp", {})]``, or a function
+        ``si -> SpectrumImage`` (shipped to the workers; it must be picklable there).
+    decompose : dict, optional
+        Arguments of :func:`eelswidgets.decompose`, e.g. ``{"n_components": 4,
+        "method": "nmf", "random_state": 0}``; None skips the decomposition.
+    model : fitted model or callable, optional
+        A fitted model whose ``encode(si)`` gives the latent maps (e.g. a
+        :class:`~eelswidgets.SpectralVAE` fitted on a reference scan; it must have been
+        fitted on the energy axis the steps produce), or a function ``(si, decomposition) ->
+        array or dict of arrays`` (e.g. ``lambda si, dec: rvae.encode(dec.maps[[0, 1, 2]])``).
+        It is shipped once to each worker that needs it.
+    lazy : "auto", bool
+        Read files chunk-wise (``True``), whole (``False``), or chunk-wise only when larger
+        than ``lazy_above`` bytes on disk (``"auto"``; ``.npz``/``.msa`` are always read
+        whole).
+    chunks : "auto", (cy, cx), optional
+        Pixels per chunk of chunk-wise files (default: the file's chunks).
+    client : distributed.Client, optional
+        Run on this cluster (see :func:`client`); None: this process, threaded.
+    on_error : {"raise", "collect"}
+        What to do when an input fails (its path and stage are recorded either way, and
+        every other input is still processed and written): raise a :class:`PipelineError`
+        after the run, or return the failures in the summary.
+    overwrite : bool
+        Replace existing maps files (default); False refuses before anything runs.
+    lazy_above : int
+        Threshold of ``lazy="auto"`` in bytes (default 512 MiB).
+
+    Returns
+    -------
+    PipelineSummary
+        One :class:`FileResult` per input: output path, array shapes, or the error.
+
+    Raises
+    ------
+    FileNotFoundError
+        A missing folder or input file (named).
+    ValueError, TypeError
+        A folder without spectrum images, an unknown extension, two inputs that would write
+        the same maps file, a bad step, decompose argument or model (checked before
+        anything runs).
+    PipelineError
+        With ``on_error="raise"``: inputs failed (each named with its stage and error).
+    """
+    import dask
+
+    paths = input_paths(inputs)
+    check_choice(on_error, "on_error", ("raise", "collect"))
+    if lazy != "auto" and lazy is not True and lazy is not False:
+        raise TypeError(f"lazy must be 'auto', True or False, got {lazy!r}")
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
+    lazy_above = check_int(lazy_above, "lazy_above", low=0)
+    plan = Plan(check_steps(steps), check_decompose(decompose), model, chunks, overwrite)
+    check_model(model)
+    if plan.decompose is None and model is None:
+        raise ValueError("nothing to compute: give decompose= (e.g. {'n_components': 4}) "
+                         "and/or a fitted model=")
+    if client is not None and not hasattr(client, "compute"):
+        raise TypeError(f"client must be a distributed.Client (see ew.client()), got "
+                        f"{type(client).__name__}")
+    outputs = output_paths(paths, out_dir, overwrite)
+    chunked = [takes_chunked_path(p, lazy, lazy_above) for p in paths]
+
+    scheduler = client.get if client is not None else "threads"
+    with dask.config.set(scheduler=scheduler):
+        model_key = (None if model is None
+                     else dask.delayed(model, name=f"model-{uuid.uuid4().hex}", traverse=False))
+        tasks = [(_chunked_chain if c else _whole_chain)(i, src, out, plan, model_key)
+                 for i, (src, out, c) in enumerate(zip(paths, outputs, chunked, strict=True))]
+        values = _compute(tasks, client, paths, chunked)
+    results = tuple(
+        FileResult(src, None, c, error=str(v)) if isinstance(v, Failed)
+        else FileResult(src, out, c, shapes=v)
+        for src, out, c, v in zip(paths, outputs, chunked, values, strict=True))
+    summary = PipelineSummary(results)
+    if summary.failed and on_error == "raise":
+        raise PipelineError(summary)
+    return summary
+
+
+def _compute(tasks: list, client, paths: list[Path], chunked: list[bool]) -> list:
+    """Compute every file's task as one graph; an error escaping a chain names its file."""
+    import dask
+
+    live = [i for i, t in enumerate(tasks) if not isinstance(t, Failed)]
+    values = list(tasks)
+    if client is not None:
+        futures = client.compute([tasks[i] for i in live])   # one graph, one future per file
+        for i, fut in zip(live, futures, strict=True):
+            try:
+                values[i] = fut.result()
+            except Exception as exc:
+                values[i] = Failed.of("compute", exc)
+        return values
+    try:
+        computed = dask.compute(*[tasks[i] for i in live])
+    except Exception as exc:   # only chunked chains can raise here (whole ones are guarded)
+        suspects = [str(paths[i]) for i in live if chunked[i]]
+        raise PipelineError(PipelineSummary(tuple(
+            FileResult(paths[i], None, chunked[i], error=f"compute: {type(exc).__name__}: "
+                       f"{exc} (while computing the chunked input(s) {', '.join(suspects)})")
+            for i in live if chunked[i]))) from exc
+    for i, v in zip(live, computed, strict=True):
+        values[i] = v
+    return values
