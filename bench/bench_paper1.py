@@ -30,9 +30,11 @@ window fits; each latent map measured on its own and the two averaged):
 Studies:
 
 (a) windows 6, 10, 16, 30 px (the paper's): spread, smooth fraction, correlation length,
-    silhouette, KDE modes;
+    silhouette, KDE modes, all on the same pixels (those the 30 px window sees: a smaller
+    region alone would shorten the measurable correlation length);
 (b) number of channels 1 ([0]), 2 ([0, 1]), 3 ([0, 1, 2]) at 10 px: KL per latent,
-    variance ratio;
+    variance ratio, and ``collapsed``: the fraction of seeds in which the weaker latent's KL
+    is below a tenth of the stronger one's;
 (c) separate (``normalize="channel"``, the paper's) vs joint (``"joint"``) normalisation,
     3 channels at 10 px: tile channel means and their balance (min / max), KL, silhouette;
 (d) the second channel (green) normalised to [0, 2] (``ranges``) vs all to [0, 1], 3
@@ -73,6 +75,7 @@ BASE_WINDOW = 10
 CHANNEL_SETS = {"1": [0], "2": [0, 1], "3": [0, 1, 2]}
 BOOST = [(0, 1), (0, 2), (0, 1)]        # the second channel (green) to [0, 2]
 INTERFACE_WINDOW = 8
+COLLAPSE_KL_FRACTION = 0.1              # a latent with less KL than this times the other's
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -102,10 +105,16 @@ def interface_maps(quick: bool):
     return maps, t["film_mask"], t["lattice"] / si.pixel_size
 
 
-def latent_measures(model, stack) -> dict:
-    """Spread, KL, variance ratio, smoothness, correlation length, clusters of one model."""
+def latent_measures(model, stack, region=None) -> dict:
+    """Spread, KL, variance ratio, smoothness, correlation length, clusters of one model.
+
+    ``region``: measure only these pixels (the others set to NaN).
+    """
     enc = model.encode(stack, return_std=True)
     z, s = enc["z"], enc["z_std"]
+    if region is not None:
+        z = np.where(region[..., None], z, np.nan)
+        s = np.where(region[..., None], s, np.nan)
     d = z.shape[-1]
     _, _, density = ew.analysis.latent_kde(z, grid=80)
     sil, _ = ls.cluster_silhouette(z, 2, seed=0)
@@ -116,6 +125,7 @@ def latent_measures(model, stack) -> dict:
                                                    for k in range(d)])),
            "silhouette": sil, "kde_modes": ls.density_modes(density)}
     out["variance_ratio"] = ls.variance_ratio(z) if d > 1 else float("nan")
+    out["collapsed"] = float(out["kl"][-1] < COLLAPSE_KL_FRACTION * out["kl"][0])
     return out
 
 
@@ -161,18 +171,16 @@ def one_seed(seed: int, args, wires, iface) -> dict:
 
     rgb = wires[[0, 1, 2]]
     res = {"windows": {}, "channels": {}, "normalisation": {}, "range": {}}
-    base = None
-    for w in WINDOWS:
-        model = fit(rgb, window=w)
-        res["windows"][w] = latent_measures(model, rgb)
-        if w == BASE_WINDOW:
-            base = model
+    models = {w: fit(rgb, window=w) for w in WINDOWS}
+    region = np.isfinite(models[max(WINDOWS)].encode(rgb)["angle"])
+    for w, model in models.items():
+        res["windows"][w] = latent_measures(model, rgb, region)
+    base = models[BASE_WINDOW]
     for name, chans in CHANNEL_SETS.items():
         model = base if len(chans) == 3 else fit(wires[chans])
-        res["channels"][name] = (res["windows"][BASE_WINDOW] if model is base
-                                 else latent_measures(model, wires[chans]))
+        res["channels"][name] = latent_measures(model, wires[chans])
     joint = fit(rgb, normalize="joint")
-    res["normalisation"]["separate"] = {**tile_means(base), **res["windows"][BASE_WINDOW]}
+    res["normalisation"]["separate"] = {**tile_means(base), **res["channels"]["3"]}
     res["normalisation"]["joint"] = {**tile_means(joint), **latent_measures(joint, rgb)}
     res["range"]["all [0, 1]"] = tile_means(base)
     res["range"]["green [0, 2]"] = tile_means(fit(rgb, ranges=BOOST))
