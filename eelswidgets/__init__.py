@@ -22,6 +22,7 @@ _LAZY = {
     "patches": ("eelswidgets.patches", None),
     "models": ("eelswidgets.models", None),
     "analysis": ("eelswidgets.analysis", None),
+    "latent_structure": ("eelswidgets.latent_structure", None),
     "plotting": ("eelswidgets.plotting", None),
     "widgets": ("eelswidgets.widgets", None),
     "load": ("eelswidgets.io", "load"),

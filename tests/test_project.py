@@ -17,7 +17,7 @@ LAYERS = {
     "spectrum_image": 1,
     "io": 2, "datasets": 2,
     "decomposition": 3, "patches": 3,
-    "analysis": 4,
+    "analysis": 4, "latent_structure": 4,
     "models": 5,
     "pipeline": 6,
     "plotting": 7, "widgets": 7,
