@@ -91,7 +91,7 @@ def main(argv=None) -> dict:
         print(json.dumps(_run_case(args.case, args.dir, shape, args.threads, args.buffer_mb)))
         return {}
     sys.path.insert(0, str(HERE))
-    from _common import emit, environment, run_fresh
+    from _common import emit, peak_result, run_fresh
     from bench_lazy import _write_store
 
     extra = ["--buffer-mb", str(args.buffer_mb)] if args.buffer_mb is not None else []
@@ -100,17 +100,9 @@ def main(argv=None) -> dict:
         _write_store(folder, shape, chunks)
         cases = run_fresh(__file__, CASES, "--dir", str(folder), "--shape", *map(str, shape),
                           "--threads", str(args.threads), *extra)
-    result = {
-        "benchmark": "train",
-        "quick": args.quick,
-        "shape": list(shape),
-        "cube_mb": int(np.prod(shape)) * 4 / 1e6,
-        "step": "SpectralVAE(epochs=1).fit(si)",
-        "ratios": {case: round(c["peak_over_cube"], 3) for case, c in cases.items()},
-        "time_ratio": round(cases["lazy"]["seconds"] / cases["in_memory"]["seconds"], 3),
-        "cases": cases,
-        "env": environment(),
-    }
+    result = peak_result(
+        "train", shape, cases, quick=args.quick, step="SpectralVAE(epochs=1).fit(si)",
+        time_ratio=round(cases["lazy"]["seconds"] / cases["in_memory"]["seconds"], 3))
     emit(result, args.out)
     return result
 
