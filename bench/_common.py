@@ -165,11 +165,13 @@ def run_fresh(script: str, cases, *args: str) -> dict:
 def peak_result(benchmark: str, shape, cases: dict, **fields) -> dict:
     """The JSON of a peak-memory benchmark over ``run_fresh`` cases of one float32 cube.
 
-    ``ratios`` gathers each case's ``peak_over_cube``; ``fields`` come after ``cube_mb``.
+    ``ratios`` gathers each case's ``peak_over_cube`` (None for a case that failed);
+    ``fields`` come after ``cube_mb``.
     """
     return {"benchmark": benchmark, "shape": list(shape),
             "cube_mb": int(math.prod(shape)) * 4 / 1e6, **fields,
-            "ratios": {case: round(c["peak_over_cube"], 3) for case, c in cases.items()},
+            "ratios": {case: None if c["peak_over_cube"] is None else
+                       round(c["peak_over_cube"], 3) for case, c in cases.items()},
             "cases": cases, "env": environment()}
 
 
