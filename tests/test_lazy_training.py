@@ -147,6 +147,10 @@ def test_validation_holds_out_whole_chunks():
         {int(v) for b in src.train_batches(val, 5, torch.Generator()) for v in b[0][:, 0]})
     again = src.split(0.25, torch.Generator().manual_seed(0))
     assert np.array_equal(again[1].chunks, val.chunks)
+    with pytest.raises(ValueError, match="whole energy axis in every chunk"):
+        ChunkedSamples(lazy.rechunk((4, 4, 1)), keep)
+    with pytest.raises(ValueError, match="keep must have the scan shape"):
+        ChunkedSamples(lazy, keep[:, :3])
     one = ChunkedSamples(lazy.rechunk((10, 9, 3)), keep)
     with pytest.raises(ValueError, match=r"holds out every one of the 1 chunk.*rechunk"):
         one.split(0.1, torch.Generator())

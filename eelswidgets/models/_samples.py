@@ -171,8 +171,15 @@ class ChunkedSamples:
 
     def __init__(self, cube, keep: np.ndarray, make_batch: MakeBatch | None = None, *,
                  buffer_chunks: int | None = None):
+        if cube.ndim != 3 or len(cube.chunks[2]) != 1:
+            raise ValueError(f"the lazy cube must be (ny, nx, ne) with the whole energy axis in "
+                             f"every chunk, got chunks {cube.chunks}; rechunk it "
+                             f"(si.rechunk((cy, cx)))")
         self.cube = cube
         self.keep = np.asarray(keep, dtype=bool)
+        if self.keep.shape != cube.shape[:2]:
+            raise ValueError(f"keep must have the scan shape {cube.shape[:2]}, got "
+                             f"{self.keep.shape}")
         self.make_batch = make_batch or _raw_batch
         self.nx = int(cube.shape[1])
         ystarts = np.cumsum((0, *cube.chunks[0]))

@@ -10,7 +10,8 @@ Window geometry: the window of pixel ``(y, x)`` covers rows ``y - w//2 ... y - w
 (columns alike), see :mod:`eelswidgets.patches`. Pixels whose window crosses the image border
 have no prediction: NaN in every result and False in the ``valid`` mask of a predicted
 :class:`~eelswidgets.SpectrumImage`. Pairs are gathered per mini-batch from one normalised copy
-of the HAADF image; the windows of all pixels are never materialised.
+of the HAADF image and the cube (in memory, or chunk by chunk for a lazy one); the windows of
+all pixels, and a copy of the training spectra, are never materialised.
 
 Normalisation (constants in ``state_``, reused for any later data):
 
@@ -142,7 +143,9 @@ class _PairModel(LatentModel, BaseModel):
         Parameters
         ----------
         si : SpectrumImage
-            Spectrum image with its HAADF image.
+            Spectrum image with its HAADF image. A lazy one is streamed: the spectra of the
+            training pixels are read chunk by chunk through a shuffle buffer (see
+            ``models/_samples.py``), the windows cut from the in-memory HAADF image.
         train : array_like of bool, shape (ny, nx), optional
             Training pixels (default: every pixel). See :mod:`eelswidgets.models.splits`.
         callbacks : sequence

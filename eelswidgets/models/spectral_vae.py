@@ -216,7 +216,10 @@ class SpectralVAE(LatentModel, BaseModel):
         Parameters
         ----------
         si : SpectrumImage or array_like (..., n_energy)
-            The spectra. An array's non-finite spectra are skipped.
+            The spectra. An array's non-finite spectra are skipped. A lazy SpectrumImage is
+            streamed chunk by chunk through a shuffle buffer (see ``models/_samples.py``;
+            a validation split then holds out whole chunks); an in-memory one is read one
+            mini-batch at a time, without a normalised copy.
         mask : array_like of bool, shape (ny, nx), optional
             Train only on these pixels (SpectrumImage input).
         progress : {"auto", True, False}
