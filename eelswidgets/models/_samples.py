@@ -13,7 +13,11 @@ cutting HAADF windows...), so nothing per pixel is prepared for the whole data a
   ``dask.compute``, so a scheduler or cluster reads them in parallel), shuffles their pixels
   together and yields mini-batches; the pixels left over at the end of a buffer join the next
   one, so every kept pixel is seen exactly once per epoch and only the last mini-batch of an
-  epoch may be short. Validation holds out whole chunks (see :meth:`ChunkedSamples.split`).
+  epoch may be short. The chunks of a buffer stay separate pieces (a mini-batch copies only
+  its own rows), so a buffer holds its spectra once. Validation holds out whole chunks (see
+  :meth:`ChunkedSamples.split`).
+
+``make_batch`` may receive views of the data: it must not write to ``rows``.
 
 Both compute the normalisation statistics the models need (:func:`spectra_stats`: the count,
 the largest absolute value, and optionally the per-channel mean and standard deviation) in one
@@ -132,8 +136,45 @@ class ArraySamples:
 
 # ----------------------------------------------------------------------------- chunked
 def _kept_rows(block: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """The spectra of the kept pixels of one chunk, ``(m, ne)`` float32 (run on the worker)."""
-    return np.ascontiguousarray(block[keep], dtype=np.float32)
+    """The spectra of the kept pixels of one chunk, ``(m, ne)`` float32 (run on the worker).
+
+    A chunk whose pixels are all kept is returned as a view (no copy).
+    """
+    block = np.asarray(block, dtype=np.float32)
+    if keep.all():
+        return block.reshape(-1, block.shape[-1])
+    return np.ascontiguousarray(block[keep])
+
+
+class _Buffer:
+    """The rows of a few chunks, kept as separate pieces and indexed as if concatenated.
+
+    Gathering a mini-batch copies only its rows, so a buffer never holds its spectra twice.
+    """
+
+    def __init__(self, pixels: list[np.ndarray], rows: list[np.ndarray]):
+        self.pixels = np.concatenate(pixels).astype(np.int64, copy=False)
+        self.rows = rows
+        self.starts = np.cumsum([0, *(len(r) for r in rows)])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def take(self, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels and spectra (a new array) of the rows ``sel`` of the concatenation."""
+        which = np.searchsorted(self.starts, sel, side="right") - 1
+        out = np.empty((len(sel), self.rows[0].shape[1]), dtype=np.float32)
+        for i in np.unique(which):
+            at = which == i
+            out[at] = self.rows[i][sel[at] - self.starts[i]]
+        return self.pixels[sel], out
+
+    def pieces(self, step: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every row once in order, ``(pixels, rows)`` in blocks of at most ``step`` (views)."""
+        for i, rows in enumerate(self.rows):
+            pix = self.pixels[self.starts[i]:self.starts[i + 1]]
+            for start in range(0, len(rows), step):
+                yield pix[start:start + step], rows[start:start + step]
 
 
 class ChunkGroup(NamedTuple):
@@ -210,8 +251,8 @@ class ChunkedSamples:
         return len(self._chunks)
 
     # ------------------------------------------------------------------ reading
-    def _read(self, chunk_ids) -> tuple[np.ndarray, np.ndarray]:
-        """Pixels ``(m,)`` and spectra ``(m, ne)`` of the kept pixels of some chunks."""
+    def _read(self, chunk_ids, carry: tuple[np.ndarray, np.ndarray] | None = None) -> _Buffer:
+        """The kept pixels and spectra of some chunks (after ``carry``, rows left over)."""
         import dask
 
         tasks, pixels = [], []
@@ -221,13 +262,13 @@ class ChunkedSamples:
             tasks.append(dask.delayed(_kept_rows)(block, keep))
             yy, xx = np.nonzero(keep)
             pixels.append((yy + ys.start) * self.nx + (xx + xs.start))
-        rows = dask.compute(*tasks)
+        rows = list(dask.compute(*tasks))
         self.reads += len(tasks)
-        if len(rows) == 1:
-            return pixels[0].astype(np.int64), rows[0]
-        return np.concatenate(pixels).astype(np.int64), np.concatenate(rows)
+        if carry is not None and len(carry[0]):
+            pixels, rows = [carry[0], *pixels], [carry[1], *rows]
+        return _Buffer(pixels, rows)
 
-    def _buffers(self, chunk_ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _buffers(self, chunk_ids: np.ndarray) -> Iterator[_Buffer]:
         for start in range(0, len(chunk_ids), self.buffer_chunks):
             yield self._read(chunk_ids[start:start + self.buffer_chunks])
 
@@ -239,9 +280,8 @@ class ChunkedSamples:
         buffer, so a pass holds one buffer and no large temporary.
         """
         step = batch_size or _block_rows(self.cube.shape[2])
-        for pix, rows in self._buffers(np.arange(self.n_chunks)):
-            for start in range(0, len(pix), step):
-                yield pix[start:start + step], rows[start:start + step]
+        for buf in self._buffers(np.arange(self.n_chunks)):
+            yield from buf.pieces(step)
 
     def stats(self, moments: bool = False) -> SpectraStats:
         """See :func:`spectra_stats` (one pass over the chunks, a buffer at a time)."""
@@ -281,27 +321,22 @@ class ChunkedSamples:
                       ) -> Iterator[tuple[torch.Tensor, ...]]:
         """One epoch: chunks in a seeded order, pixels shuffled within each buffer."""
         order = part.chunks[torch.randperm(len(part.chunks), generator=gen).numpy()]
-        carry_pix = np.zeros(0, np.int64)
-        carry_rows = None
-        n_buffers = -(-len(order) // self.buffer_chunks)
-        for k, (pix, rows) in enumerate(self._buffers(order)):
-            if carry_rows is not None and len(carry_pix):
-                pix, rows = np.concatenate([carry_pix, pix]), np.concatenate([carry_rows, rows])
-            perm = torch.randperm(len(pix), generator=gen).numpy()
-            last = k == n_buffers - 1
-            end = len(pix) if last else len(pix) // batch_size * batch_size
-            for start in range(0, end, batch_size):
-                sel = perm[start:start + batch_size]
-                yield self.make_batch(pix[sel], rows[sel])
-            carry_pix, carry_rows = pix[perm[end:]], rows[perm[end:]]
+        carry = None
+        for start in range(0, len(order), self.buffer_chunks):
+            buf = self._read(order[start:start + self.buffer_chunks], carry)
+            perm = torch.randperm(len(buf), generator=gen).numpy()
+            last = start + self.buffer_chunks >= len(order)
+            end = len(buf) if last else len(buf) // batch_size * batch_size
+            for first in range(0, end, batch_size):
+                yield self.make_batch(*buf.take(perm[first:first + batch_size]))
+            carry = buf.take(perm[end:])
 
     def val_batches(self, part: ChunkGroup, batch_size: int
                     ) -> Iterator[tuple[torch.Tensor, ...]]:
-        """The held-out chunks in order, in mini-batches."""
-        for pix, rows in self._buffers(part.chunks):
-            for start in range(0, len(pix), batch_size):
-                yield self.make_batch(pix[start:start + batch_size],
-                                      rows[start:start + batch_size])
+        """The held-out chunks in order, in mini-batches (a chunk's last one may be short)."""
+        for buf in self._buffers(part.chunks):
+            for pix, rows in buf.pieces(batch_size):
+                yield self.make_batch(pix, rows)
 
 
 # ----------------------------------------------------------------------------- factory
