@@ -268,9 +268,13 @@ class ChunkedSamples:
             pixels, rows = [carry[0], *pixels], [carry[1], *rows]
         return _Buffer(pixels, rows)
 
-    def _buffers(self, chunk_ids: np.ndarray) -> Iterator[_Buffer]:
+    def _pieces(self, chunk_ids: np.ndarray, step: int
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The kept rows of ``chunk_ids`` in order, a buffer at a time, in blocks of ``step``."""
         for start in range(0, len(chunk_ids), self.buffer_chunks):
-            yield self._read(chunk_ids[start:start + self.buffer_chunks])
+            buf = self._read(chunk_ids[start:start + self.buffer_chunks])
+            yield from buf.pieces(step)
+            del buf  # before the next read: one buffer at a time
 
     def ordered(self, batch_size: int | None = None
                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -279,9 +283,8 @@ class ChunkedSamples:
         Blocks of ``batch_size`` rows (default about ``_BLOCK_BYTES``) are views of one
         buffer, so a pass holds one buffer and no large temporary.
         """
-        step = batch_size or _block_rows(self.cube.shape[2])
-        for buf in self._buffers(np.arange(self.n_chunks)):
-            yield from buf.pieces(step)
+        yield from self._pieces(np.arange(self.n_chunks),
+                                batch_size or _block_rows(self.cube.shape[2]))
 
     def stats(self, moments: bool = False) -> SpectraStats:
         """See :func:`spectra_stats` (one pass over the chunks, a buffer at a time)."""
@@ -330,13 +333,13 @@ class ChunkedSamples:
             for first in range(0, end, batch_size):
                 yield self.make_batch(*buf.take(perm[first:first + batch_size]))
             carry = buf.take(perm[end:])
+            del buf  # before the next read: one buffer at a time
 
     def val_batches(self, part: ChunkGroup, batch_size: int
                     ) -> Iterator[tuple[torch.Tensor, ...]]:
         """The held-out chunks in order, in mini-batches (a chunk's last one may be short)."""
-        for buf in self._buffers(part.chunks):
-            for pix, rows in buf.pieces(batch_size):
-                yield self.make_batch(pix, rows)
+        for pix, rows in self._pieces(part.chunks, batch_size):
+            yield self.make_batch(pix, rows)
 
 
 # ----------------------------------------------------------------------------- factory
