@@ -111,6 +111,11 @@ class ArraySamples:
     def __len__(self) -> int:
         return int(self.pixels.size)
 
+    @property
+    def n_energy(self) -> int:
+        """Channels per spectrum."""
+        return int(self.rows.shape[-1])
+
     def get_batch(self, idx) -> tuple[torch.Tensor, ...]:
         """Trainer protocol: the tensors of the samples ``idx``."""
         pix = self.pixels[np.asarray(torch.as_tensor(idx).cpu(), dtype=np.int64)]
@@ -246,6 +251,11 @@ class ChunkedSamples:
         return int(self._counts.sum())
 
     @property
+    def n_energy(self) -> int:
+        """Channels per spectrum."""
+        return int(self.cube.shape[2])
+
+    @property
     def n_chunks(self) -> int:
         """Chunks that hold at least one kept pixel."""
         return len(self._chunks)
@@ -284,7 +294,7 @@ class ChunkedSamples:
         buffer, so a pass holds one buffer and no large temporary.
         """
         yield from self._pieces(np.arange(self.n_chunks),
-                                batch_size or _block_rows(self.cube.shape[2]))
+                                batch_size or _block_rows(self.n_energy))
 
     def stats(self, moments: bool = False) -> SpectraStats:
         """See :func:`spectra_stats` (one pass over the chunks, a buffer at a time)."""

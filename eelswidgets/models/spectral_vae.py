@@ -234,7 +234,7 @@ class SpectralVAE(LatentModel, BaseModel):
         """
         self._validate_params()
         source, energy = self._fit_samples(si, mask)
-        ne = source.rows.shape[-1] if isinstance(source, ArraySamples) else si.ne
+        ne = source.n_energy
         if not 2 <= ne <= MAX_ENERGY:
             raise ValueError(f"spectra need 2 to {MAX_ENERGY} energy channels, got {ne}; "
                              f"crop or bin the energy axis")
