@@ -151,6 +151,8 @@ def test_validation_holds_out_whole_chunks():
         ChunkedSamples(lazy.rechunk((4, 4, 1)), keep)
     with pytest.raises(ValueError, match="keep must have the scan shape"):
         ChunkedSamples(lazy, keep[:, :3])
+    with pytest.raises(ValueError, match="buffer_chunks must be >= 1"):
+        ChunkedSamples(lazy, keep, buffer_chunks=0)
     one = ChunkedSamples(lazy.rechunk((10, 9, 3)), keep)
     with pytest.raises(ValueError, match=r"holds out every one of the 1 chunk.*rechunk"):
         one.split(0.1, torch.Generator())

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from .._checks import check_int
 from .._lazy import is_lazy_array
 from .._limits import ENV_VAR, resolve_max_bytes
 
@@ -244,7 +245,8 @@ class ChunkedSamples:
         self._counts = np.asarray(counts, dtype=np.int64)
         chunk_bytes = max(cube.chunks[0]) * max(cube.chunks[1]) * int(cube.shape[2]) * 4
         default = max(1, BUFFER_BYTES // max(1, chunk_bytes))
-        self.buffer_chunks = int(buffer_chunks) if buffer_chunks is not None else default
+        self.buffer_chunks = (default if buffer_chunks is None
+                              else check_int(buffer_chunks, "buffer_chunks", low=1))
         self.reads = 0
 
     def __len__(self) -> int:
