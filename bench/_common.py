@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -159,6 +160,19 @@ def run_fresh(script: str, cases, *args: str) -> dict:
                               capture_output=True, text=True, check=True, env=os.environ)
         out[case] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
+
+
+def peak_result(benchmark: str, shape, cases: dict, **fields) -> dict:
+    """The JSON of a peak-memory benchmark over ``run_fresh`` cases of one float32 cube.
+
+    ``ratios`` gathers each case's ``peak_over_cube`` (None for a case that failed);
+    ``fields`` come after ``cube_mb``.
+    """
+    return {"benchmark": benchmark, "shape": list(shape),
+            "cube_mb": int(math.prod(shape)) * 4 / 1e6, **fields,
+            "ratios": {case: None if c["peak_over_cube"] is None else
+                       round(c["peak_over_cube"], 3) for case, c in cases.items()},
+            "cases": cases, "env": environment()}
 
 
 def timed(fn, *, repeats: int = 1) -> float:

@@ -204,6 +204,48 @@ def test_lazy_dataset_is_gathered_per_batch():
     assert lazy.sizes == [30, 30, 30, 10] * 2
 
 
+def test_streamed_dataset_chooses_its_order_and_split():
+    x, y = _regression(90)
+
+    class Streamed:
+        """Three 'chunks' of 30 samples; the last one is held out for validation."""
+
+        def __init__(self):
+            self.train_orders, self.val_calls = [], 0
+
+        def split(self, val_fraction, gen):
+            assert val_fraction == 0.3
+            return [0, 1], [2]
+
+        def train_batches(self, part, batch_size, gen):
+            order = [part[i] for i in torch.randperm(len(part), generator=gen)]
+            self.train_orders.append(order)
+            for c in order:
+                for s in range(0, 30, batch_size):
+                    idx = torch.arange(30 * c + s, min(30 * c + s + batch_size, 30 * c + 30))
+                    yield x[idx], y[idx]
+
+        def val_batches(self, part, batch_size):
+            self.val_calls += 1
+            yield x[60:], y[60:]
+
+    def fit(seed):
+        data = Streamed()
+        torch.manual_seed(1)
+        net = torch.nn.Linear(4, 1)
+        hist = Trainer(epochs=6, batch_size=16, lr=0.05, seed=seed, val_fraction=0.3,
+                       progress=False).fit(net, data, _mse)
+        return data, net, hist
+
+    data, net, hist = fit(0)
+    # the parts' lengths are what the trainer counts (2 chunks, 1 chunk here)
+    assert (hist["n_train"], hist["n_val"]) == (2, 1) and data.val_calls == 6
+    assert len(hist["val_loss"]) == 6 and hist["val_loss"][-1] < hist["val_loss"][0]
+    assert {tuple(o) for o in data.train_orders} == {(0, 1), (1, 0)}   # seeded order varies
+    again, net2, _ = fit(0)
+    assert again.train_orders == data.train_orders and torch.equal(net.weight, net2.weight)
+
+
 def test_devices():
     assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available()
                                                   else "cpu")

@@ -10,7 +10,8 @@ Window geometry: the window of pixel ``(y, x)`` covers rows ``y - w//2 ... y - w
 (columns alike), see :mod:`eelswidgets.patches`. Pixels whose window crosses the image border
 have no prediction: NaN in every result and False in the ``valid`` mask of a predicted
 :class:`~eelswidgets.SpectrumImage`. Pairs are gathered per mini-batch from one normalised copy
-of the HAADF image; the windows of all pixels are never materialised.
+of the HAADF image and the cube (in memory, or chunk by chunk for a lazy one); the windows of
+all pixels, and a copy of the training spectra, are never materialised.
 
 Normalisation (constants in ``state_``, reused for any later data):
 
@@ -35,6 +36,7 @@ from ..spectrum_image import SpectrumImage
 from ._chunked import map_pixels, map_windows, refuse_lazy
 from ._im2spec_nets import Im2SpecNet, Spec2ImNet
 from ._params import TRAINING_RULES, Array, Integer, Normalization, Real, Rule
+from ._samples import pixel_samples
 from .base import BaseModel, fit_atomically, preset_table
 from .latent import LATENT_STATE, LatentModel
 
@@ -61,19 +63,20 @@ _PAIR_STATE = {
 }
 
 
-class _Pairs:
-    """Training pairs gathered per mini-batch: ``(windows (B, 1, w, w), spectra (B, ne))``."""
+def _pair_batches(windows: Windows, usable: np.ndarray, scale: np.float32):
+    """``make_batch`` of the training pairs: ``(windows (B, 1, w, w), spectra / scale)``.
 
-    def __init__(self, windows: Windows, spectra: torch.Tensor):
-        self.windows = windows
-        self.spectra = spectra
+    The HAADF windows are cut from the (small, in-memory) image for the pixels of each batch;
+    the spectra come from the sample source (an in-memory cube or the chunks of a lazy one).
+    """
+    number = np.full(usable.size, -1, dtype=np.int64)   # flat pixel -> window number
+    number[np.flatnonzero(usable)] = np.arange(len(windows))
 
-    def __len__(self) -> int:
-        return len(self.windows)
+    def make_batch(pixels: np.ndarray, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.from_numpy(number[pixels]).to(windows.device)
+        return windows.gather(idx), torch.from_numpy(rows / scale)
 
-    def get_batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.as_tensor(idx, dtype=torch.long, device=self.spectra.device)
-        return self.windows.gather(idx), self.spectra[idx]
+    return make_batch
 
 
 def _im2spec_loss(module, batch):
@@ -137,7 +140,9 @@ class _PairModel(LatentModel, BaseModel):
         Parameters
         ----------
         si : SpectrumImage
-            Spectrum image with its HAADF image.
+            Spectrum image with its HAADF image. A lazy one is streamed: the spectra of the
+            training pixels are read chunk by chunk through a shuffle buffer (see
+            ``models/_samples.py``), the windows cut from the in-memory HAADF image.
         train : array_like of bool, shape (ny, nx), optional
             Training pixels (default: every pixel). See :mod:`eelswidgets.models.splits`.
         callbacks : sequence
@@ -172,9 +177,8 @@ class _PairModel(LatentModel, BaseModel):
         device = self._device()
         windows = Windows(haadf, int(self.window), normalize="channel", mask=usable,
                           device=device)
-        centers = windows.centers
-        spectra = si.data[centers[:, 0], centers[:, 1]]
-        scale = float(np.max(np.abs(spectra)))
+        source = pixel_samples(si.data, usable)  # target spectra: read per batch / chunk
+        scale = source.stats().peak
         if not scale > 0:
             raise ValueError("the training spectra are all zero; nothing to learn")
         self.state_ = {
@@ -184,10 +188,10 @@ class _PairModel(LatentModel, BaseModel):
             "spec_scale": scale,
             "n_train": len(windows),
         }
-        target = torch.from_numpy(spectra / np.float32(scale)).to(device)
+        source.make_batch = _pair_batches(windows, usable, np.float32(scale))
         loss = _im2spec_loss if self._input_kind == "window" else _spec2im_loss
-        self._train(_Pairs(windows, target), loss, callbacks=callbacks, progress=progress)
-        self._store_latent_summary(self._encode_pixels(si, usable))
+        self._train(source, loss, callbacks=callbacks, progress=progress)
+        self._store_latent_summary(self._training_codes(si, usable, source))
         self._reference = si
         self._ref_cache = None
         return self
@@ -267,6 +271,21 @@ class _PairModel(LatentModel, BaseModel):
         return self._spectrum_outputs(si.data, mask, kind)
 
     # ------------------------------------------------------------------ latent space
+    @torch.inference_mode()
+    def _training_codes(self, si: SpectrumImage, usable: np.ndarray, source) -> np.ndarray:
+        """Latent codes ``(n, d)`` of the training pixels (for the latent summary).
+
+        Spec2Im reads the spectra through the training sample source (chunk by chunk for a
+        lazy cube); Im2Spec needs only the HAADF windows.
+        """
+        if self._input_kind == "window":
+            return self._encode_pixels(si, usable)
+        codes = []
+        for _pixels, rows in source.ordered(_PREDICT_BATCH):
+            idx = np.arange(rows.shape[0])
+            codes.extend(res for _sl, res in self._spectrum_batches(rows, idx, "codes"))
+        return np.concatenate(codes)
+
     def _encode_pixels(self, si: SpectrumImage, mask: np.ndarray) -> np.ndarray:
         """Latent codes ``(n, d)`` of the True pixels of ``mask`` (row-major order)."""
         return np.asarray(self._outputs(si, mask, "codes"))[mask]

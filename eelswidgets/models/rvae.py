@@ -26,6 +26,7 @@ from ._params import (
     Rule,
 )
 from ._rvae_nets import RVAENet
+from ._samples import computed_maps
 from .base import BaseModel, fit_atomically, preset_table
 from .latent import LATENT_STATE, LatentModel, PoseAdapter
 
@@ -258,7 +259,9 @@ class MultichannelRVAE(LatentModel, BaseModel):
         ----------
         stack : array_like, shape (C, ny, nx), (ny, nx) or (n, C, w, w)
             Maps (e.g. ``dec.maps[[0, 1, 2]]``), one image, or ready-made windows.
-            Must be finite; never modified.
+            Must be finite; never modified. A lazy (dask) stack of maps is computed once:
+            a stack is small beside its cube, and the windows are cut per mini-batch (see
+            ``models/_samples.computed_maps``).
         mask : array_like of bool, shape (ny, nx), optional
             Train only on windows centred on these pixels.
         progress, callbacks
@@ -271,6 +274,7 @@ class MultichannelRVAE(LatentModel, BaseModel):
         """
         self._validate_params()
         device = self._device()
+        stack = computed_maps(stack)  # a lazy map stack is small: see computed_maps
         if np.ndim(stack) == 4 or (isinstance(stack, torch.Tensor) and stack.ndim == 4):
             if mask is not None:
                 raise ValueError("mask applies to a stack of maps, not to ready-made windows")

@@ -11,10 +11,12 @@ import torch
 from torch import nn
 
 from .._checks import as_float_array, check_finite, check_mask
+from .._lazy import is_lazy_array
 from ..spectrum_image import SpectrumImage
 from ._chunked import map_pixels, refuse_lazy
 from ._layers import gaussian_nll, kl_normal, mlp, module_device, reparameterize
 from ._params import TRAINING_RULES, Array, Choice, Integer, IntTuple, Real, Rule
+from ._samples import ArraySamples, ChunkedSamples, finite_rows, pixel_samples
 from .base import BaseModel, fit_atomically
 from .latent import LATENT_STATE, LatentModel
 
@@ -24,6 +26,13 @@ _NORMALIZE = ("global", "channel")
 _LOG_SIGMA_MIN = math.log(1e-4)
 MAX_ENERGY = 2**17  #: most energy channels a SpectralVAE takes (its first layer grows with it)
 _BATCH_BYTES = 4 * 2**20  # spectra per inference batch (float32 bytes): bounds the temporaries
+
+
+def _scaled(rows: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(rows - offset) * scale`` as one new float32 array (a batch or block of spectra)."""
+    out = np.subtract(rows, offset, dtype=np.float32)
+    out *= scale
+    return out
 
 
 class _SpectralVAENet(nn.Module):
@@ -209,7 +218,10 @@ class SpectralVAE(LatentModel, BaseModel):
         Parameters
         ----------
         si : SpectrumImage or array_like (..., n_energy)
-            The spectra. An array's non-finite spectra are skipped.
+            The spectra. An array's non-finite spectra are skipped. A lazy SpectrumImage is
+            streamed chunk by chunk through a shuffle buffer (see ``models/_samples.py``;
+            a validation split then holds out whole chunks); an in-memory one is read one
+            mini-batch at a time, without a normalised copy.
         mask : array_like of bool, shape (ny, nx), optional
             Train only on these pixels (SpectrumImage input).
         progress : {"auto", True, False}
@@ -223,45 +235,35 @@ class SpectralVAE(LatentModel, BaseModel):
             ``self``.
         """
         self._validate_params()
-        spectra, energy, valid, lead = self._spectra_of(si)
-        if mask is not None:
-            if not isinstance(si, SpectrumImage):
-                raise ValueError("mask is only supported with a SpectrumImage")
-            m = check_mask(mask, lead, "mask")
-            keep = m[valid]
-            if not keep.any():
-                raise ValueError("mask selects no valid pixel; nothing to train on")
-            spectra = spectra[keep]
-        check_finite(spectra, "spectra")
-        ne = spectra.shape[-1]
+        source, energy = self._fit_samples(si, mask)
+        ne = source.n_energy
         if not 2 <= ne <= MAX_ENERGY:
             raise ValueError(f"spectra need 2 to {MAX_ENERGY} energy channels, got {ne}; "
                              f"crop or bin the energy axis")
-        if spectra.shape[0] < 2:
+        if len(source) < 2:
             raise ValueError("at least 2 spectra are needed to train")
+        stats = source.stats(moments=self.normalize == "channel")
         if self.normalize == "global":
-            peak = float(np.max(np.abs(spectra)))
-            if peak == 0:
+            if stats.peak == 0:
                 raise ValueError("every spectrum is zero; there is nothing to learn")
             offset = np.zeros(ne, np.float32)
-            scale = np.full(ne, 1.0 / peak, np.float32)
+            scale = np.full(ne, 1.0 / stats.peak, np.float32)
         else:
-            mean = spectra.mean(axis=0, dtype=np.float64)
-            std = spectra.std(axis=0, dtype=np.float64)
+            std = stats.std.copy()
             if not np.any(std > 0):
                 raise ValueError("every spectrum is identical; there is nothing to learn")
             std[std == 0] = 1.0
-            offset, scale = mean.astype(np.float32), (1.0 / std).astype(np.float32)
+            offset, scale = stats.mean.astype(np.float32), (1.0 / std).astype(np.float32)
         self.state_ = {
             "n_energy": int(ne),
             "energy": (np.asarray(energy, np.float64) if energy is not None
                        else np.arange(ne, dtype=np.float64)),
             "offset": offset,
             "scale": scale,
-            "n_train": int(spectra.shape[0]),
+            "n_train": len(source),
         }
-        xn = self._normalise(spectra)
-        x = torch.from_numpy(xn)
+        source.make_batch = lambda _pixels, rows: (torch.from_numpy(_scaled(rows, offset,
+                                                                           scale)),)
         kl_weight = float(self.kl_weight)
 
         def loss_fn(module, batch):
@@ -272,9 +274,39 @@ class SpectralVAE(LatentModel, BaseModel):
             loss = gaussian_nll(xb, xh, log_sigma) + kl_weight * kl_normal(mu, logvar)
             return loss.mean() / module.n_energy
 
-        self._train((x,), loss_fn, callbacks=callbacks, progress=progress)
-        self._store_latent_summary(self._apply(xn, lambda t: self.module_.encode(t)[0]))
+        self._train(source, loss_fn, callbacks=callbacks, progress=progress)
+        codes = [self._apply(_scaled(rows, offset, scale), lambda t: self.module_.encode(t)[0])
+                 for _pixels, rows in source.ordered()]
+        self._store_latent_summary(np.concatenate(codes))
         return self
+
+    def _fit_samples(self, si, mask) -> tuple[ArraySamples | ChunkedSamples, np.ndarray | None]:
+        """The training pixels of ``si`` as a sample source, and the energy axis (or None).
+
+        Nothing is copied per pixel: an in-memory cube is read through a ``(pixels, ne)``
+        view one mini-batch at a time, a lazy one chunk by chunk (see ``models/_samples``).
+        """
+        if isinstance(si, SpectrumImage):
+            keep = np.array(si.valid, dtype=bool)
+            if mask is not None:
+                keep &= check_mask(mask, (si.ny, si.nx), "mask")
+                if not keep.any():
+                    raise ValueError("mask selects no valid pixel; nothing to train on")
+            return pixel_samples(si.data, keep), si.energy
+        if is_lazy_array(si):
+            raise TypeError("a dask array of spectra is trained on as a lazy SpectrumImage: "
+                            "ew.SpectrumImage(cube, energy=E), then fit(si)")
+        arr = as_float_array(si, "si", dtype=np.float32, copy=False)
+        if arr.ndim < 2:
+            raise ValueError(f"si must be a SpectrumImage or an array of spectra "
+                             f"(..., n_energy), got shape {arr.shape}")
+        if mask is not None:
+            raise ValueError("mask is only supported with a SpectrumImage")
+        rows = arr.reshape(-1, arr.shape[-1])
+        keep = finite_rows(rows)
+        if not keep.any():
+            raise ValueError("si has no finite spectrum")
+        return ArraySamples(rows, np.flatnonzero(keep)), None
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()

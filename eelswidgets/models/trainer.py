@@ -1,14 +1,17 @@
 """The one training loop shared by every model.
 
 :class:`Trainer` fits a ``torch.nn.Module`` to tensors held in memory (moved to the device
-once) or to a lazy dataset that gathers each mini-batch on demand (see
-:mod:`eelswidgets.patches`). It provides
+once), to a lazy dataset that gathers each mini-batch on demand (see
+:mod:`eelswidgets.patches` and :class:`eelswidgets.models._samples.ArraySamples`), or to a
+streamed dataset that chooses its own reading order (:class:`StreamingBatches`: the chunks of a
+lazy cube through a shuffle buffer, :class:`eelswidgets.models._samples.ChunkedSamples`). It
+provides
 
 - seeding (:func:`seeded_rng`): the same seed gives identical weights on CPU, and the
   caller's global NumPy and torch generators are left as they were;
 - the device (:func:`resolve_device`): ``"auto"`` is CUDA when present, else the CPU;
-- mini-batches by a seeded index permutation, Adam, an optional validation split and early
-  stopping;
+- mini-batches by a seeded index permutation (or the streamed dataset's seeded order), Adam,
+  an optional validation split and early stopping;
 - a history (per-epoch losses and seconds);
 - progress: a ``tqdm.auto`` bar, or a live widget in a notebook through the progress hook
   (:func:`register_progress_factory`), plus callbacks with ``on_train_begin``,
@@ -49,6 +52,7 @@ from ._params import TRAINING_RULES, Boolean, Real, check_params
 __all__ = [
     "LazyBatches",
     "StopTraining",
+    "StreamingBatches",
     "Trainer",
     "TrainingDiverged",
     "register_progress_factory",
@@ -98,6 +102,28 @@ class LazyBatches(Protocol):
 
     def get_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Return the tensors of the samples ``idx``."""
+
+
+class StreamingBatches(Protocol):
+    """A dataset read in order of its own choosing (e.g. chunks of a lazy cube).
+
+    The trainer does not index it: ``split(val_fraction, gen)`` returns the training and
+    validation parts (any objects whose ``len`` is their number of samples),
+    ``train_batches(part, batch_size, gen)`` yields the mini-batches of one epoch (every
+    sample once, in an order drawn from the seeded ``gen``) and ``val_batches(part,
+    batch_size)`` those of the validation pass. See
+    :class:`eelswidgets.models._samples.ChunkedSamples`.
+    """
+
+    def split(self, val_fraction: float, gen: torch.Generator) -> tuple[Any, Any]:
+        """Return the training and validation parts."""
+
+    def train_batches(self, part, batch_size: int, gen: torch.Generator
+                      ) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Yield one epoch of mini-batches of ``part``."""
+
+    def val_batches(self, part, batch_size: int) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Yield the mini-batches of ``part`` for the validation loss."""
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -266,7 +292,32 @@ def _progress_callback(progress, trainer) -> Any | None:
                      f"a callback object")
 
 
-class _TensorData:
+class _Indexed:
+    """Batches of an indexed dataset: a seeded sample split and a permutation per epoch."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def get_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def split(self, val_fraction: float, gen: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        return split_samples(len(self), val_fraction, gen)
+
+    def train_batches(self, part: torch.Tensor, batch_size: int, gen: torch.Generator
+                      ) -> Iterator[tuple[torch.Tensor, ...]]:
+        perm = part[torch.randperm(len(part), generator=gen)]
+        for start in range(0, len(perm), batch_size):
+            yield self.get_batch(perm[start:start + batch_size])
+
+    def val_batches(self, part: torch.Tensor, batch_size: int
+                    ) -> Iterator[tuple[torch.Tensor, ...]]:
+        for start in range(0, len(part), batch_size):
+            yield self.get_batch(part[start:start + batch_size])
+
+
+class _TensorData(_Indexed):
     """In-memory tensors moved to the device once, indexed per batch."""
 
     def __init__(self, tensors: Sequence[torch.Tensor], device: torch.device):
@@ -297,7 +348,13 @@ class _TensorData:
         return tuple(t[idx] for t in self.tensors)
 
 
-class _LazyData:
+def _to_device(out, device: torch.device) -> tuple[torch.Tensor, ...]:
+    if isinstance(out, torch.Tensor):
+        out = (out,)
+    return tuple(t.to(device, non_blocking=True) for t in out)
+
+
+class _LazyData(_Indexed):
     """Wrap a user dataset with ``__len__`` and ``get_batch``; move batches to the device."""
 
     def __init__(self, data, device: torch.device):
@@ -309,22 +366,40 @@ class _LazyData:
         return self.n
 
     def get_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.data.get_batch(idx)
-        if isinstance(out, torch.Tensor):
-            out = (out,)
-        return tuple(t.to(self.device, non_blocking=True) for t in out)
+        return _to_device(self.data.get_batch(idx), self.device)
 
 
-def _dataset(tensors, device: torch.device) -> _TensorData | _LazyData:
-    """The samples to train on: in-memory tensors (moved once) or a lazy dataset."""
+class _StreamData:
+    """Wrap a :class:`StreamingBatches` dataset; move its batches to the device."""
+
+    def __init__(self, data, device: torch.device):
+        self.data = data
+        self.device = device
+
+    def split(self, val_fraction: float, gen: torch.Generator) -> tuple[Any, Any]:
+        return self.data.split(val_fraction, gen)
+
+    def train_batches(self, part, batch_size: int, gen: torch.Generator):
+        for batch in self.data.train_batches(part, batch_size, gen):
+            yield _to_device(batch, self.device)
+
+    def val_batches(self, part, batch_size: int):
+        for batch in self.data.val_batches(part, batch_size):
+            yield _to_device(batch, self.device)
+
+
+def _dataset(tensors, device: torch.device) -> _TensorData | _LazyData | _StreamData:
+    """The samples to train on: in-memory tensors (moved once), a lazy or a streamed dataset."""
     if isinstance(tensors, torch.Tensor):
         tensors = (tensors,)
     if isinstance(tensors, (tuple, list)):
         return _TensorData(tensors, device)
+    if all(hasattr(tensors, k) for k in ("split", "train_batches", "val_batches")):
+        return _StreamData(tensors, device)
     if hasattr(tensors, "get_batch") and hasattr(tensors, "__len__"):
         return _LazyData(tensors, device)
-    raise TypeError("tensors must be a tuple of torch.Tensor or an object with "
-                    "__len__ and get_batch(idx)")
+    raise TypeError("tensors must be a tuple of torch.Tensor, an object with __len__ and "
+                    "get_batch(idx), or one with split, train_batches and val_batches")
 
 
 def split_samples(n: int, val_fraction: float, gen: torch.Generator
@@ -550,9 +625,10 @@ class Trainer:
         ----------
         module : torch.nn.Module
             The network; moved to the trainer's device.
-        tensors : tuple of torch.Tensor, torch.Tensor or lazy dataset
-            Samples along the first axis of every tensor, or an object with ``__len__`` and
-            ``get_batch(idx) -> tuple[Tensor, ...]`` (see :class:`LazyBatches`).
+        tensors : tuple of torch.Tensor, torch.Tensor, lazy or streamed dataset
+            Samples along the first axis of every tensor, an object with ``__len__`` and
+            ``get_batch(idx) -> tuple[Tensor, ...]`` (see :class:`LazyBatches`), or one with
+            ``split``, ``train_batches`` and ``val_batches`` (see :class:`StreamingBatches`).
         loss_fn : callable
             ``loss_fn(module, batch) -> scalar tensor`` (mean over the batch).
 
@@ -586,7 +662,7 @@ class Trainer:
         self._stop.clear()
         with seeded_rng(self.seed, self.device) as gen:
             data = _dataset(tensors, self.device)
-            split = split_samples(len(data), self.val_fraction, gen)
+            split = data.split(self.val_fraction, gen)
             opt = self._optimizer(module)
             record = _Record(n_train=len(split[0]), n_val=len(split[1]), device=self.device,
                              patience=self.patience, min_delta=self.min_delta)
@@ -649,24 +725,24 @@ class Trainer:
         Returns the mean training loss and the validation loss (None without a split).
         Raises :class:`StopTraining` before a mini-batch once a stop was requested.
         """
-        train_idx, val_idx = split
+        train_part, val_part = split
         module.train()
-        perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
         total = torch.zeros((), device=self.device)
-        for start in range(0, len(perm), self.batch_size):
+        seen = 0
+        for batch in data.train_batches(train_part, self.batch_size, gen):
             if self._stop.is_set():
                 raise StopTraining
-            idx = perm[start:start + self.batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(module, data.get_batch(idx))
+            loss = loss_fn(module, batch)
             loss.backward()
             opt.step()
-            total += loss.detach() * len(idx)
-        if not len(val_idx):
-            return float(total) / len(perm), None
-        val_loss = self._evaluate(module, data, val_idx, loss_fn)
+            total += loss.detach() * len(batch[0])
+            seen += len(batch[0])
+        if not len(val_part):
+            return float(total) / max(seen, 1), None
+        val_loss = self._evaluate(module, data, val_part, loss_fn)
         module.train()
-        return float(total) / len(perm), val_loss
+        return float(total) / max(seen, 1), val_loss
 
     def _finish(self, module: torch.nn.Module, record: _Record, callbacks: list) -> dict:
         """Restore the best weights where due, raise on divergence, call ``on_train_end``."""
@@ -683,13 +759,13 @@ class Trainer:
         return hist
 
     @torch.inference_mode()
-    def _evaluate(self, module, data, idx, loss_fn) -> float:
+    def _evaluate(self, module, data, part, loss_fn) -> float:
         module.eval()
-        total = 0.0
-        for start in range(0, len(idx), self.batch_size):
-            sub = idx[start:start + self.batch_size]
-            total += float(loss_fn(module, data.get_batch(sub))) * len(sub)
-        return total / len(idx)
+        total, seen = 0.0, 0
+        for batch in data.val_batches(part, self.batch_size):
+            total += float(loss_fn(module, batch)) * len(batch[0])
+            seen += len(batch[0])
+        return total / max(seen, 1)
 
 
 def _adam(params, lr: float, weight_decay: float) -> torch.optim.Adam:
