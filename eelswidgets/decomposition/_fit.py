@@ -1,0 +1,168 @@
+"""The factorisations, written once over blocks.
+
+The blocks are :mod:`._strips` in memory and :mod:`._chunks` for dask. Here: the Poisson
+weights, the covariance and its eigenvectors (PCA and the scree), NMF, and the maps with the
+reconstruction error.
+
+PCA is the eigen decomposition of the ``(ne, ne)`` covariance matrix, accumulated block by
+block in float64 around a shift close to the mean (so the centring loses no precision); its
+eigenvalues over their sum (the trace) are the scree, exactly what a full SVD gives. A scan
+with fewer valid pixels than channels (in memory) takes the SVD of the centred rows instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from ._kernels import Prep, gram, residual, stats
+
+__all__ = ["PCAScorer", "RowScorer", "EstimatorScorer", "covariance_pca", "fit_nmf_rows",
+           "fit_nmf_batches", "maps_and_error", "poisson_weights", "small_pca"]
+
+
+def poisson_weights(blocks, prep: Prep) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson weights ``(wa, wb)``.
+
+    ``sqrt`` of the mean image ``(ny, nx)`` and of the mean spectrum ``(ne,)``, float32, 1 where
+    they are 0 (and at invalid pixels).
+    """
+    rowmean, (n, colsum) = blocks.run(stats, prep, width=1)
+    a = np.nan_to_num(rowmean[..., 0], nan=1.0)
+    b = colsum / max(n, 1)
+    return (np.sqrt(np.where(a > 0, a, 1.0)).astype(np.float32),
+            np.sqrt(np.where(b > 0, b, 1.0)).astype(np.float32))
+
+
+def covariance_pca(blocks, prep: Prep, wa, m: int):
+    """PCA of the prepared rows through their covariance matrix.
+
+    Returns
+    -------
+    mean : numpy.ndarray (ne,) float64
+    variances : numpy.ndarray (m,)
+        The ``m`` largest eigenvalues, descending.
+    vectors : numpy.ndarray (ne, m)
+        Their eigenvectors.
+    total : float
+        The sum of all eigenvalues (the trace).
+    clipped : int
+        Values set to 0 (``prep.clip``).
+    """
+    shift = blocks.first(prep, wa).mean(0, dtype=np.float64).astype(np.float32)
+    _, (n, s, g, clipped) = blocks.run(gram, prep, shift, wa=wa)
+    d = s / n
+    cov = (g - n * np.outer(d, d)) / max(n - 1, 1)
+    ne = cov.shape[0]
+    values, vectors = scipy.linalg.eigh(cov, subset_by_index=[ne - m, ne - 1])
+    return (shift + d, np.clip(values[::-1], 0, None), vectors[:, ::-1],
+            float(np.trace(cov)), clipped)
+
+
+def small_pca(rows: np.ndarray, m: int):
+    """As :func:`covariance_pca` from the SVD of all centred rows (few pixels, many channels)."""
+    x = rows.astype(np.float64)
+    mean = x.mean(0)
+    x -= mean
+    _, sv, vt = np.linalg.svd(x, full_matrices=False)
+    var = sv ** 2 / max(len(x) - 1, 1)
+    return mean, var[:m], vt[:m].T, float(var.sum())
+
+
+class PCAScorer:
+    """Scores of prepared rows on PCA components: ``(xw - mean) @ components.T``."""
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray):
+        self.mean = mean.astype(np.float32)
+        self.components = components.astype(np.float32)
+
+    def __call__(self, xw, where):
+        return (xw - self.mean) @ self.components.T
+
+
+class RowScorer:
+    """Scores already known for every valid pixel (in-memory NMF): the block's rows of them."""
+
+    def __init__(self, scores: np.ndarray):
+        self.scores = scores
+
+    def __call__(self, xw, where):
+        return self.scores[where.row0:where.row0 + len(xw)]
+
+
+class EstimatorScorer:
+    """Scores from a fitted estimator's ``transform`` (lazy NMF)."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def __call__(self, xw, where):
+        return self.estimator.transform(xw)
+
+
+def fit_nmf_rows(x: np.ndarray, k: int, random_state, max_iter: int, kwargs: dict):
+    """scikit-learn NMF (``init="nndsvda"``) of all rows: ``(scores, estimator)``.
+
+    ``non_negative_factorization`` fits without the dense reconstruction that
+    ``NMF.fit_transform`` builds for its error; the returned ``NMF`` carries the fit.
+    """
+    from sklearn.decomposition import NMF, non_negative_factorization
+
+    w, h, n_iter = non_negative_factorization(x, n_components=k, init="nndsvda",
+                                              random_state=random_state, max_iter=max_iter,
+                                              **kwargs)
+    est = NMF(n_components=k, init="nndsvda", random_state=random_state, max_iter=max_iter,
+              **kwargs)
+    est.components_, est.n_components_, est.n_iter_ = h, k, n_iter
+    est.n_features_in_ = x.shape[1]
+    return w, est
+
+
+def fit_nmf_batches(batches, sample: np.ndarray, k: int, random_state, passes: int,
+                    kwargs: dict):
+    """scikit-learn ``MiniBatchNMF.partial_fit`` over the chunks, pass after pass.
+
+    The spectra start from an NMF of ``sample`` (rows from every chunk: started from the first
+    chunk alone, components absent there were not found); ``batches()`` yields the prepared
+    rows chunk by chunk; the passes stop when the component spectra change by less than the
+    estimator's ``tol`` (relative Frobenius norm) in a pass.
+    """
+    from sklearn.decomposition import MiniBatchNMF
+
+    try:
+        est = MiniBatchNMF(n_components=k, init="custom", random_state=random_state, **kwargs)
+    except TypeError as err:
+        raise TypeError(f"lazy NMF runs scikit-learn MiniBatchNMF: {err}") from None
+    shared = {key: kwargs[key] for key in ("beta_loss", "alpha_W", "alpha_H", "l1_ratio")
+              if key in kwargs}
+    if shared.get("beta_loss", "frobenius") not in ("frobenius", 2):
+        shared["solver"] = "mu"
+    _, start = fit_nmf_rows(sample, k, random_state, 200, shared)
+    h = start.components_.astype(np.float32)
+    previous = None
+    for _ in range(passes):
+        for xw in batches():
+            if previous is None and not hasattr(est, "components_"):
+                est.partial_fit(xw, W=np.ones((len(xw), k), xw.dtype), H=h)
+            else:
+                est.partial_fit(xw)
+        h = est.components_
+        if previous is not None and \
+                np.linalg.norm(h - previous) <= est.tol * max(np.linalg.norm(previous), 1e-300):
+            break
+        previous = h.copy()
+    return est
+
+
+def maps_and_error(blocks, prep: Prep, wa, scorer, spectra, offset):
+    """The maps ``(k, ny, nx)`` and the relative error, in one pass.
+
+    The scores of every block, and the Frobenius norm of the residual in the data's scale over
+    that of the data.
+    """
+    k = spectra.shape[0]
+    maps, (res2, x2) = blocks.run(residual, prep, scorer, spectra.astype(np.float32),
+                                  None if offset is None else offset.astype(np.float32),
+                                  wa=wa, width=k)
+    error = float(np.sqrt(res2) / max(np.sqrt(x2), 1e-300))
+    return np.ascontiguousarray(np.moveaxis(maps, -1, 0)), error
