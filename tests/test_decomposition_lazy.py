@@ -9,7 +9,7 @@ import dask.array as da
 import numpy as np
 import pytest
 from dask.callbacks import Callback
-from scipy.optimize import linear_sum_assignment
+from test_decomposition import matched_correlations
 
 import eelswidgets as ew
 from eelswidgets import decomposition
@@ -19,13 +19,6 @@ from eelswidgets.decomposition._strips import Strips
 pytestmark = pytest.mark.filterwarnings("ignore:Importing `Lazy", "ignore::FutureWarning")
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
-
-
-def matched_correlations(found: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Correlation of each true spectrum with its Hungarian-matched found spectrum."""
-    c = np.corrcoef(np.vstack([true, found]))[: len(true), len(true):]
-    rows, cols = linear_sum_assignment(-c)
-    return c[rows, cols]
 
 
 @pytest.fixture(scope="module")
