@@ -12,7 +12,8 @@ single-threaded (``OMP_NUM_THREADS=1``, threadpoolctl, dask's synchronous schedu
   ``MiniBatchNMF``, one pass; eelswidgets: up to 5 passes of ``MiniBatchNMF.partial_fit``).
 
 Each case reports the peak resident memory added by the decomposition over the cube's bytes
-(``extra_per_cube``, ``_common.PeakMemory``) and its CPU seconds; the top level adds the ratios
+(``extra_per_cube``, ``_common.PeakMemory``) and its CPU seconds (with ``--repeats N``: the
+least CPU and the largest memory of N fresh processes); the top level adds the ratios
 eelswidgets / HyperSpy of both (the baseline of the same run).
 
 ``PYTHONPATH=. OMP_NUM_THREADS=1 python bench/bench_decompose.py [--quick]``; prints JSON.
@@ -41,6 +42,11 @@ def _parse(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small smoke run (64 x 64 x 256)")
     p.add_argument("--shape", type=int, nargs=3, default=None, metavar=("NY", "NX", "NE"),
                    help="cube shape (default 256 256 1024)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="fresh processes per case; the least CPU time and the largest memory "
+                        "are kept (default 1)")
+    p.add_argument("--only", choices=("eager", "lazy"), default=None,
+                   help="run only the in-memory or only the lazy cases")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     p.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)   # one case, in a child
     return p.parse_args(argv)
@@ -113,9 +119,17 @@ def main(argv=None) -> dict:
 
     os.environ["OMP_NUM_THREADS"] = "1"
     t0 = time.perf_counter()
-    cases = run_fresh(__file__, CASES, "--shape", *map(str, shape))
+    chosen = [c for c in CASES if args.only is None or c.endswith("_lazy") == (args.only == "lazy")]
+    runs = [run_fresh(__file__, chosen, "--shape", *map(str, shape))
+            for _ in range(max(1, args.repeats))]
+    cases = {c: {**runs[0][c], "cpu_s": min(r[c]["cpu_s"] for r in runs),
+                 "wall_s": min(r[c]["wall_s"] for r in runs),
+                 "extra_per_cube": max(r[c]["extra_per_cube"] for r in runs),
+                 "repeats": len(runs)} for c in chosen}
     ratios = {}
     for name in ("pca", "nmf", "pca_lazy", "nmf_lazy"):
+        if f"ew_{name}" not in cases:
+            continue
         ew_, hs_ = cases[f"ew_{name}"], cases[f"hs_{name}"]
         ratios[name] = {"cpu_ew_over_hs": ew_["cpu_s"] / hs_["cpu_s"],
                         "extra_memory_ew_over_hs": ew_["extra_per_cube"]

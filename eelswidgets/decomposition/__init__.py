@@ -141,10 +141,10 @@ def decompose(si: SpectrumImage, n_components: int, method: str = "nmf", *,
     m = max(n_scree, k if method == "pca" else 1)
     if not lazy and n_pix < ne:
         rows = blocks.matrix(prep, wa, clipped=True)
-        mean, var, vectors, total = small_pca(rows, m)
+        mean, var, vectors, total, norm2 = small_pca(rows, m)
         clipped = 1
     else:
-        mean, var, vectors, total, clipped = covariance_pca(blocks, prep, wa, m)
+        mean, var, vectors, total, norm2, clipped = covariance_pca(blocks, prep, wa, m)
     scree = var[:n_scree] / total if total > 0 else np.zeros(n_scree)
 
     if method == "pca":
@@ -165,7 +165,9 @@ def decompose(si: SpectrumImage, n_components: int, method: str = "nmf", *,
         del rows
         S, scorer, offset = est.components_, RowScorer(A), None
 
-    maps, rel_err = maps_and_error(blocks, prep, wa, scorer, S, offset)
+    # |x|^2 from the covariance pass unless the rows were weighted (the error is in data scale)
+    maps, rel_err = maps_and_error(blocks, prep, wa, scorer, S, offset,
+                                   None if poisson else norm2)
     if poisson:                                          # back to the data's scale
         maps *= wa
         S = S * prep.wb

@@ -17,6 +17,8 @@ import scipy.linalg
 
 from ._kernels import Prep, gram, residual, stats
 
+SAMPLE_ITER = 200   # NMF iterations on the sample that starts lazy NMF
+
 __all__ = ["PCAScorer", "RowScorer", "EstimatorScorer", "covariance_pca", "fit_nmf_rows",
            "fit_nmf_batches", "maps_and_error", "poisson_weights", "small_pca"]
 
@@ -46,27 +48,35 @@ def covariance_pca(blocks, prep: Prep, wa, m: int):
         Their eigenvectors.
     total : float
         The sum of all eigenvalues (the trace).
+    norm2 : float
+        The sum of the squares of the prepared rows.
     clipped : int
         Values set to 0 (``prep.clip``).
     """
     shift = blocks.first(prep, wa).mean(0, dtype=np.float64).astype(np.float32)
     _, (n, s, g, clipped) = blocks.run(gram, prep, shift, wa=wa)
     d = s / n
-    cov = (g - n * np.outer(d, d)) / max(n - 1, 1)
-    ne = cov.shape[0]
-    values, vectors = scipy.linalg.eigh(cov, subset_by_index=[ne - m, ne - 1])
-    return (shift + d, np.clip(values[::-1], 0, None), vectors[:, ::-1],
-            float(np.trace(cov)), clipped)
+    norm2 = float(np.trace(g) + 2 * shift @ s + n * shift.astype(np.float64) @ shift)
+    g -= n * np.outer(d, d)
+    g /= max(n - 1, 1)
+    ne, total = g.shape[0], float(np.trace(g))
+    values, vectors = scipy.linalg.eigh(g, subset_by_index=[ne - m, ne - 1],
+                                        overwrite_a=True, check_finite=False)
+    return shift + d, np.clip(values[::-1], 0, None), vectors[:, ::-1], total, norm2, clipped
 
 
 def small_pca(rows: np.ndarray, m: int):
-    """As :func:`covariance_pca` from the SVD of all centred rows (few pixels, many channels)."""
+    """As :func:`covariance_pca` (less ``clipped``), from the SVD of all centred rows.
+
+    For few pixels and many channels, in memory.
+    """
     x = rows.astype(np.float64)
+    norm2 = float(np.square(x).sum())
     mean = x.mean(0)
     x -= mean
     _, sv, vt = np.linalg.svd(x, full_matrices=False)
     var = sv ** 2 / max(len(x) - 1, 1)
-    return mean, var[:m], vt[:m].T, float(var.sum())
+    return mean, var[:m], vt[:m].T, float(var.sum()), norm2
 
 
 class PCAScorer:
@@ -77,7 +87,7 @@ class PCAScorer:
         self.components = components.astype(np.float32)
 
     def __call__(self, xw, where):
-        return (xw - self.mean) @ self.components.T
+        return xw @ self.components.T - self.mean @ self.components.T
 
 
 class RowScorer:
@@ -137,7 +147,7 @@ def fit_nmf_batches(batches, sample: np.ndarray, k: int, random_state, passes: i
               if key in kwargs}
     if shared.get("beta_loss", "frobenius") not in ("frobenius", 2):
         shared["solver"] = "mu"
-    _, start = fit_nmf_rows(sample, k, random_state, 200, shared)
+    _, start = fit_nmf_rows(sample, k, random_state, SAMPLE_ITER, shared)
     h = start.components_.astype(np.float32)
     previous = None
     for _ in range(passes):
@@ -154,15 +164,16 @@ def fit_nmf_batches(batches, sample: np.ndarray, k: int, random_state, passes: i
     return est
 
 
-def maps_and_error(blocks, prep: Prep, wa, scorer, spectra, offset):
+def maps_and_error(blocks, prep: Prep, wa, scorer, spectra, offset, norm2: float | None):
     """The maps ``(k, ny, nx)`` and the relative error, in one pass.
 
     The scores of every block, and the Frobenius norm of the residual in the data's scale over
-    that of the data.
+    that of the data (``sqrt(norm2)`` when given, else summed in the same pass).
     """
     k = spectra.shape[0]
     maps, (res2, x2) = blocks.run(residual, prep, scorer, spectra.astype(np.float32),
                                   None if offset is None else offset.astype(np.float32),
-                                  wa=wa, width=k)
+                                  norm2 is None, wa=wa, width=k)
+    x2 = x2 if norm2 is None else norm2
     error = float(np.sqrt(res2) / max(np.sqrt(x2), 1e-300))
     return np.ascontiguousarray(np.moveaxis(maps, -1, 0)), error

@@ -109,30 +109,37 @@ def gram(block, valid, wa, where: Location, prep: Prep, shift: np.ndarray):
     in float64; ``shift`` (close to the mean) keeps the centring exact.
     """
     _, xw, _, negatives = prepared(block, valid, wa, where, prep)
-    ne = xw.shape[1]
+    m, ne = xw.shape
     g = np.zeros((ne, ne))
     s = np.zeros(ne)
-    for i in range(0, xw.shape[0], GRAM_ROWS):
-        c = xw[i:i + GRAM_ROWS] - shift
+    buffer = np.empty((min(m, GRAM_ROWS), ne), np.float32)
+    for i in range(0, m, GRAM_ROWS):
+        c = buffer[:min(GRAM_ROWS, m - i)]
+        np.subtract(xw[i:i + GRAM_ROWS], shift, out=c)
         g += c.T @ c
-        s += c.sum(0, dtype=np.float64)
-    return None, (xw.shape[0], s, g, negatives)
+        s += c.sum(0)
+    return None, (m, s, g, negatives)
+
+
+def _squares(r: np.ndarray) -> float:
+    """``sum(r**2)``: float32 per row, float64 over rows."""
+    return float(np.einsum("ij,ij->i", r, r).sum(dtype=np.float64))
 
 
 def residual(block, valid, wa, where: Location, prep: Prep, scorer, spectra: np.ndarray,
-             offset: np.ndarray | None):
+             offset: np.ndarray | None, with_norm: bool):
     """Per pixel: the scores ``A = scorer(xw, where)``; sums: ``(|x - model|^2, |x|^2)``.
 
     The model is ``(A spectra + offset) * weights`` in the data's scale; it is built for this
-    block only.
+    block only. ``|x|^2`` is 0 unless ``with_norm``.
     """
     x, xw, wa_rows, _ = prepared(block, valid, wa, where, prep)
     scores = np.asarray(scorer(xw, where), dtype=np.float32)
     r = scores @ spectra
     if offset is not None:
         r += offset
-    np.subtract(xw, r, out=r)
+    r -= xw
     if wa_rows is not None:
-        r *= wa_rows[:, None] * prep.wb
-    np.square(r, out=r)
-    return scores, (float(r.sum(dtype=np.float64)), float(np.square(x).sum(dtype=np.float64)))
+        r *= wa_rows[:, None]
+        r *= prep.wb
+    return scores, (_squares(r), _squares(x) if with_norm else 0.0)

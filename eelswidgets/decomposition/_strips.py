@@ -15,9 +15,15 @@ __all__ = ["STRIP_BYTES", "Strips", "add_sums"]
 STRIP_BYTES = 16 * 2**20
 
 
-def add_sums(a: tuple | None, b: tuple) -> tuple:
-    """Element-wise sum of two tuples of sums (``a`` None: ``b``)."""
-    return b if a is None else tuple(x + y for x, y in zip(a, b, strict=True))
+def add_sums(a: tuple | None, b: tuple, in_place: bool = False) -> tuple:
+    """Element-wise sum of two tuples of sums (``a`` None: ``b``).
+
+    ``in_place`` adds the arrays of ``b`` into those of ``a`` (which must be owned by the caller).
+    """
+    if a is None:
+        return b
+    return tuple(np.add(x, y, out=x) if in_place and isinstance(x, np.ndarray) else x + y
+                 for x, y in zip(a, b, strict=True))
 
 
 class Strips:
@@ -51,7 +57,7 @@ class Strips:
             values, sums = fn(block, valid, w, loc, *args)
             if maps is not None:
                 maps[loc.y0:loc.y1][valid] = values
-            total = add_sums(total, sums)
+            total = add_sums(total, sums, in_place=True)
         return maps, total
 
     def first(self, prep: Prep, wa: np.ndarray | None) -> np.ndarray:
