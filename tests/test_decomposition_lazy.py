@@ -196,3 +196,19 @@ def test_lazy_realdata_cuzn_decomposes_as_in_memory():
           f"correlation with in-memory NMF {np.round(corr, 4).tolist()}")
     assert corr.min() > 0.98
     assert nl.maps.shape == (2, 50, 40) and np.isfinite(nl.maps).all()
+
+
+def test_nndsvda_start_from_exact_singular_vectors_is_scikit_learns():
+    from sklearn.decomposition._nmf import _initialize_nmf
+
+    from eelswidgets.decomposition._fit import nndsvda
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((300, 3)) @ rng.random((3, 40)) + 0.01 * rng.random((300, 40)))
+    x = x.astype(np.float32)
+    _, sv, vt = np.linalg.svd(x.astype(np.float64), full_matrices=False)
+    w, h = nndsvda(x, sv[:3], vt[:3].T)
+    w_ref, h_ref = _initialize_nmf(x, 3, init="nndsvda", random_state=0)
+    assert w.dtype == h.dtype == np.float32
+    np.testing.assert_allclose(w, w_ref, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-3, atol=1e-4)

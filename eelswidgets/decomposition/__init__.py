@@ -35,6 +35,7 @@ from ._fit import (
     fit_nmf_batches,
     fit_nmf_rows,
     maps_and_error,
+    nndsvda,
     poisson_weights,
     small_pca,
 )
@@ -139,12 +140,14 @@ def decompose(si: SpectrumImage, n_components: int, method: str = "nmf", *,
 
     n_scree = min(SCREE_COMPONENTS, n_pix, ne)
     m = max(n_scree, k if method == "pca" else 1)
+    start = None                          # exact top singular vectors for in-memory NMF
     if not lazy and n_pix < ne:
         rows = blocks.matrix(prep, wa, clipped=True)
         mean, var, vectors, total, norm2 = small_pca(rows, m)
         clipped = 1
     else:
-        mean, var, vectors, total, norm2, clipped = covariance_pca(blocks, prep, wa, m)
+        mean, var, vectors, total, norm2, clipped, *start = covariance_pca(
+            blocks, prep, wa, m, uncentred=k if method == "nmf" and not lazy else 0)
     scree = var[:n_scree] / total if total > 0 else np.zeros(n_scree)
 
     if method == "pca":
@@ -160,8 +163,10 @@ def decompose(si: SpectrumImage, n_components: int, method: str = "nmf", *,
         S, scorer, offset = est.components_, EstimatorScorer(est), None
     else:
         rows = blocks.matrix(prep, wa, clipped=bool(clipped))
+        if start:
+            start = nndsvda(rows, np.sqrt(start[0][0]), start[0][1])
         A, est = fit_nmf_rows(rows, k, random_state, MAX_ITER if max_iter is None else max_iter,
-                              estimator_kwargs)
+                              estimator_kwargs, start)
         del rows
         S, scorer, offset = est.components_, RowScorer(A), None
 

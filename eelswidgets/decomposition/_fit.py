@@ -20,7 +20,7 @@ from ._kernels import Prep, gram, residual, stats
 SAMPLE_ITER = 200   # NMF iterations on the sample that starts lazy NMF
 
 __all__ = ["PCAScorer", "RowScorer", "EstimatorScorer", "covariance_pca", "fit_nmf_rows",
-           "fit_nmf_batches", "maps_and_error", "poisson_weights", "small_pca"]
+           "fit_nmf_batches", "maps_and_error", "nndsvda", "poisson_weights", "small_pca"]
 
 
 def poisson_weights(blocks, prep: Prep) -> tuple[np.ndarray, np.ndarray]:
@@ -36,8 +36,12 @@ def poisson_weights(blocks, prep: Prep) -> tuple[np.ndarray, np.ndarray]:
             np.sqrt(np.where(b > 0, b, 1.0)).astype(np.float32))
 
 
-def covariance_pca(blocks, prep: Prep, wa, m: int):
+def covariance_pca(blocks, prep: Prep, wa, m: int, uncentred: int = 0):
     """PCA of the prepared rows through their covariance matrix.
+
+    With ``uncentred > 0`` also the top eigenpairs of ``X^T X`` (the right singular vectors of
+    the rows, for the NMF initialisation), appended to the returned tuple as
+    ``(eigenvalues descending, eigenvectors (ne, uncentred))``.
 
     Returns
     -------
@@ -57,12 +61,22 @@ def covariance_pca(blocks, prep: Prep, wa, m: int):
     _, (n, s, g, clipped) = blocks.run(gram, prep, shift, wa=wa)
     d = s / n
     norm2 = float(np.trace(g) + 2 * shift @ s + n * shift.astype(np.float64) @ shift)
+    ne = g.shape[0]
+    extra = ()
+    if uncentred:                              # X^T X = sum (c + shift)(c + shift)^T
+        shift64 = shift.astype(np.float64)
+        xtx = g + np.outer(shift64, s)
+        xtx += np.outer(s, shift64) + n * np.outer(shift64, shift64)
+        w, v = scipy.linalg.eigh(xtx, subset_by_index=[ne - uncentred, ne - 1],
+                                 overwrite_a=True, check_finite=False)
+        extra = ((np.clip(w[::-1], 0, None), v[:, ::-1]),)
     g -= n * np.outer(d, d)
     g /= max(n - 1, 1)
-    ne, total = g.shape[0], float(np.trace(g))
+    total = float(np.trace(g))
     values, vectors = scipy.linalg.eigh(g, subset_by_index=[ne - m, ne - 1],
                                         overwrite_a=True, check_finite=False)
-    return shift + d, np.clip(values[::-1], 0, None), vectors[:, ::-1], total, norm2, clipped
+    return (shift + d, np.clip(values[::-1], 0, None), vectors[:, ::-1], total, norm2, clipped,
+            *extra)
 
 
 def small_pca(rows: np.ndarray, m: int):
@@ -110,17 +124,57 @@ class EstimatorScorer:
         return self.estimator.transform(xw)
 
 
-def fit_nmf_rows(x: np.ndarray, k: int, random_state, max_iter: int, kwargs: dict):
-    """scikit-learn NMF (``init="nndsvda"``) of all rows: ``(scores, estimator)``.
+def nndsvda(x: np.ndarray, singular: np.ndarray, vectors: np.ndarray, eps: float = 1e-6):
+    """The NNDSVDa start ``(W, H)`` of NMF (Boutsidis and Gallopoulos 2008).
 
-    ``non_negative_factorization`` fits without the dense reconstruction that
-    ``NMF.fit_transform`` builds for its error; the returned ``NMF`` carries the fit.
+    From the exact top right singular vectors of ``x`` (scikit-learn's ``init="nndsvda"``
+    computes them by a randomised SVD: several more passes over the data).
+
+    Parameters
+    ----------
+    x : numpy.ndarray (n, ne)
+        Non-negative rows.
+    singular : numpy.ndarray (k,)
+        Singular values, descending.
+    vectors : numpy.ndarray (ne, k)
+        Right singular vectors.
+    """
+    k = len(singular)
+    sv = np.maximum(singular, 1e-300)
+    u = (x @ vectors.astype(x.dtype)) / sv.astype(x.dtype)
+    w = np.zeros((len(x), k), x.dtype)
+    h = np.zeros((k, x.shape[1]), np.float64)
+    w[:, 0] = np.sqrt(sv[0]) * np.abs(u[:, 0])
+    h[0] = np.sqrt(sv[0]) * np.abs(vectors[:, 0])
+    for j in range(1, k):
+        a, b = u[:, j], vectors[:, j]
+        ap, bp, an, bn = np.maximum(a, 0), np.maximum(b, 0), np.maximum(-a, 0), np.maximum(-b, 0)
+        mp = np.linalg.norm(ap) * np.linalg.norm(bp)
+        mn = np.linalg.norm(an) * np.linalg.norm(bn)
+        (a, b), sigma = ((ap, bp), mp) if mp > mn else ((an, bn), mn)
+        scale = np.sqrt(sv[j] * sigma)
+        w[:, j] = scale * a / max(np.linalg.norm(a), 1e-300)
+        h[j] = scale * b / max(np.linalg.norm(b), 1e-300)
+    avg = float(x.mean(dtype=np.float64))
+    w[w < eps] = avg
+    h[h < eps] = avg
+    return w, h.astype(x.dtype)
+
+
+def fit_nmf_rows(x: np.ndarray, k: int, random_state, max_iter: int, kwargs: dict,
+                 start: tuple | None = None):
+    """scikit-learn NMF of all rows: ``(scores, estimator)``.
+
+    Starts from ``start = (W, H)`` when given (see :func:`nndsvda`), else from
+    ``init="nndsvda"``. ``non_negative_factorization`` fits without the dense reconstruction
+    that ``NMF.fit_transform`` builds for its error; the returned ``NMF`` carries the fit.
     """
     from sklearn.decomposition import NMF, non_negative_factorization
 
-    w, h, n_iter = non_negative_factorization(x, n_components=k, init="nndsvda",
-                                              random_state=random_state, max_iter=max_iter,
-                                              **kwargs)
+    init = {"init": "nndsvda"} if start is None else {"init": "custom", "W": start[0],
+                                                        "H": start[1]}
+    w, h, n_iter = non_negative_factorization(x, n_components=k, random_state=random_state,
+                                              max_iter=max_iter, **init, **kwargs)
     est = NMF(n_components=k, init="nndsvda", random_state=random_state, max_iter=max_iter,
               **kwargs)
     est.components_, est.n_components_, est.n_iter_ = h, k, n_iter
