@@ -7,7 +7,8 @@ single-threaded (``OMP_NUM_THREADS=1``, threadpoolctl, dask's synchronous schedu
 - ``ew_pca`` / ``hs_pca``: ``ew.decompose(si, 8, "pca")`` / ``s.decomposition(algorithm="SVD",
   output_dimension=8)``;
 - ``ew_nmf`` / ``hs_nmf``: NMF with 6 components and 50 iterations (scikit-learn ``NMF``
-  in both);
+  in both); ``*_nmf_poisson`` the same Poisson-weighted (``poisson=True`` /
+  ``normalize_poissonian_noise=True``);
 - ``*_lazy``: the same on a dask cube in 64 x 64 pixel chunks (HyperSpy's lazy signal:
   ``MiniBatchNMF``, one pass; eelswidgets: up to 5 passes of ``MiniBatchNMF.partial_fit``).
 
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-CASES = ("ew_pca", "hs_pca", "ew_nmf", "hs_nmf",
+CASES = ("ew_pca", "hs_pca", "ew_nmf", "hs_nmf", "ew_nmf_poisson", "hs_nmf_poisson",
          "ew_pca_lazy", "hs_pca_lazy", "ew_nmf_lazy", "hs_nmf_lazy")
 CHUNK = 64
 
@@ -68,6 +69,7 @@ def _run(case: str, cube: np.ndarray):
     lazy = case.endswith("_lazy")
     method = case.split("_")[1]
     k, kw = (8, {}) if method == "pca" else (6, {"max_iter": 50})
+    poisson = case.endswith("_poisson")
     data = cube
     if lazy:
         import dask.array as da
@@ -77,7 +79,7 @@ def _run(case: str, cube: np.ndarray):
         import eelswidgets as ew
 
         si = ew.SpectrumImage(data, np.arange(cube.shape[2], dtype=float))
-        return lambda: ew.decompose(si, k, method, **({} if lazy else kw))
+        return lambda: ew.decompose(si, k, method, poisson=poisson, **({} if lazy else kw))
     import hyperspy.api as hs
 
     s = hs.signals.Signal1D(data)
@@ -85,7 +87,7 @@ def _run(case: str, cube: np.ndarray):
     algorithm = "SVD" if method == "pca" else "NMF"
     extra = {} if lazy else kw
     return lambda: s.decomposition(algorithm=algorithm, output_dimension=k, print_info=False,
-                                   **extra)
+                                   normalize_poissonian_noise=poisson, **extra)
 
 
 def run_case(case: str, shape) -> dict:
@@ -127,7 +129,7 @@ def main(argv=None) -> dict:
                  "extra_per_cube": max(r[c]["extra_per_cube"] for r in runs),
                  "repeats": len(runs)} for c in chosen}
     ratios = {}
-    for name in ("pca", "nmf", "pca_lazy", "nmf_lazy"):
+    for name in ("pca", "nmf", "nmf_poisson", "pca_lazy", "nmf_lazy"):
         if f"ew_{name}" not in cases:
             continue
         ew_, hs_ = cases[f"ew_{name}"], cases[f"hs_{name}"]

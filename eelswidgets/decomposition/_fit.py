@@ -59,6 +59,7 @@ def covariance_pca(blocks, prep: Prep, wa, m: int, uncentred: int = 0):
     """
     shift = blocks.first(prep, wa).mean(0, dtype=np.float64).astype(np.float32)
     _, (n, s, g, clipped) = blocks.run(gram, prep, shift, wa=wa)
+    g = np.asarray(g, np.float64)                  # float32 when there was a single block
     d = s / n
     norm2 = float(np.trace(g) + 2 * shift @ s + n * shift.astype(np.float64) @ shift)
     ne = g.shape[0]

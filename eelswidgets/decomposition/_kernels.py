@@ -103,22 +103,23 @@ def sample(block, valid, wa, where: Location, prep: Prep, step: int) -> np.ndarr
 
 
 def gram(block, valid, wa, where: Location, prep: Prep, shift: np.ndarray):
-    """Sums of ``c = xw - shift``: ``(n, sum of c, c^T c, values clipped)``, float64.
+    """Sums of ``c = xw - shift``: ``(n, sum of c, c^T c, values clipped)``.
 
     The products run in float32 on at most :data:`GRAM_ROWS` rows at a time and are added up
-    in float64; ``shift`` (close to the mean) keeps the centring exact.
+    in float64 (here and by :func:`._strips.add_sums`); ``shift`` (close to the mean) keeps the
+    centring exact.
     """
     _, xw, _, negatives = prepared(block, valid, wa, where, prep)
     m, ne = xw.shape
-    g = np.zeros((ne, ne))
-    s = np.zeros(ne)
+    g, s = None, np.zeros(ne)
     buffer = np.empty((min(m, GRAM_ROWS), ne), np.float32)
     for i in range(0, m, GRAM_ROWS):
         c = buffer[:min(GRAM_ROWS, m - i)]
         np.subtract(xw[i:i + GRAM_ROWS], shift, out=c)
-        g += c.T @ c
+        product = c.T @ c
+        g = product if g is None else np.add(g, product, dtype=np.float64)
         s += c.sum(0)
-    return None, (m, s, g, negatives)
+    return None, (m, s, np.zeros((ne, ne), np.float32) if g is None else g, negatives)
 
 
 def _squares(r: np.ndarray) -> float:

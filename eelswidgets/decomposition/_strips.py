@@ -12,18 +12,26 @@ from ._kernels import Location, Prep, prepared
 
 __all__ = ["STRIP_BYTES", "Strips", "add_sums"]
 
-STRIP_BYTES = 16 * 2**20
+STRIP_BYTES = 8 * 2**20
 
 
 def add_sums(a: tuple | None, b: tuple, in_place: bool = False) -> tuple:
-    """Element-wise sum of two tuples of sums (``a`` None: ``b``).
+    """Element-wise sum of two tuples of sums (``a`` None: ``b``); arrays add up in float64.
 
-    ``in_place`` adds the arrays of ``b`` into those of ``a`` (which must be owned by the caller).
+    ``in_place`` adds the arrays of ``b`` into the float64 arrays of ``a`` (which must be
+    owned by the caller).
     """
     if a is None:
         return b
-    return tuple(np.add(x, y, out=x) if in_place and isinstance(x, np.ndarray) else x + y
-                 for x, y in zip(a, b, strict=True))
+
+    def add(x, y):
+        if not isinstance(x, np.ndarray):
+            return x + y
+        if in_place and x.dtype == np.float64:
+            return np.add(x, y, out=x)
+        return np.add(x, y, dtype=np.float64)
+
+    return tuple(add(x, y) for x, y in zip(a, b, strict=True))
 
 
 class Strips:
