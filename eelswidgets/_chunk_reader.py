@@ -6,7 +6,10 @@ serves what its views need:
 - :meth:`~ChunkReader.spectrum` reads the one chunk that holds a pixel and keeps the last few
   chunks in a small LRU cache, so a click next to the previous one costs no read; readers of
   the same dask array (linked explorers on one spectrum image) share one cache, so a click
-  seen by all of them reads its chunk once;
+  seen by all of them reads its chunk once. For a cube loaded from a file
+  (:class:`eelswidgets._lazy.StoredTiles`), a click in a chunk not cached reads only the
+  file's storage chunk (a "tile") holding the pixel, checked as the chunk check does, and
+  caches that tile instead (dask would read and check the whole chunk);
 - :meth:`~ChunkReader.reduce` runs a small per-chunk function over the chunks (a few at a
   time, through dask, so a scheduler or cluster reads them in parallel), counting chunks in a
   progress display (:func:`eelswidgets._progress.steps`) and stopping between batches when
@@ -56,6 +59,20 @@ class Overview:
         self.total, self.mean = total, mean
 
 
+def _lru(cache: _Chunks, key, keep: int, load: Callable[[], np.ndarray]) -> tuple[np.ndarray, int]:
+    """``cache[key]`` (now most recent), or ``load()`` made read-only and cached; and 1 if read."""
+    hit = cache.get(key)
+    if hit is not None:
+        cache.move_to_end(key)
+        return hit, 0
+    arr = load()
+    arr.setflags(write=False)
+    cache[key] = arr
+    while len(cache) > keep:
+        cache.popitem(last=False)
+    return arr, 1
+
+
 class ChunkReader:
     """Read a lazy cube ``(ny, nx, ne)`` chunk by chunk (see the module docstring).
 
@@ -70,15 +87,20 @@ class ChunkReader:
     batch : int
         Chunks computed together by :meth:`reduce` (progress and cancellation act between
         batches; memory holds about ``batch`` chunks).
+    tiles : eelswidgets._lazy.StoredTiles, optional
+        Checked reads of the storage chunks ``data`` was loaded from (exactly its values):
+        :meth:`spectrum` then reads a tile, not a chunk.
 
     Attributes
     ----------
     reads : int
         Chunks read so far by this reader's :meth:`spectrum` (misses of the shared cache).
+    tile_reads : int
+        Storage chunks read so far by :meth:`spectrum` (with ``tiles``).
     """
 
     def __init__(self, data, valid: np.ndarray | None = None, *, cache_bytes: int = CACHE_BYTES,
-                 batch: int = 4):
+                 batch: int = 4, tiles=None):
         if data.ndim != 3 or len(data.chunks[2]) != 1:
             raise ValueError(f"a ChunkReader needs a cube (ny, nx, ne) with whole spectra per "
                              f"chunk, got shape {data.shape} and chunks {data.chunks}")
@@ -97,6 +119,18 @@ class ChunkReader:
             cache = _SHARED[data.name] = _Chunks()
         self._cache = cache
         self.reads = 0
+        self.tiles = tiles
+        self.tile_reads = 0
+        if tiles is not None:
+            if tiles.shape != tuple(data.shape):
+                raise ValueError(f"tiles of shape {tiles.shape} do not match the cube's "
+                                 f"{data.shape}")
+            tile_bytes = tiles.block[0] * tiles.block[1] * ne * 4
+            self._keep_tiles = max(1, int(cache_bytes) // max(1, tile_bytes))
+            shared = _SHARED.get(data.name + " tiles")
+            if shared is None:
+                shared = _SHARED[data.name + " tiles"] = _Chunks()
+            self._tile_cache = shared
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -123,30 +157,40 @@ class ChunkReader:
     def block(self, i: int, j: int) -> np.ndarray:
         """Chunk ``(i, j)`` as a read-only numpy array (from the cache, or read and cached)."""
         key = (int(i), int(j))
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        arr = np.asarray(self._delayed(*key).compute())
-        arr.setflags(write=False)
-        self.reads += 1
-        self._cache[key] = arr
-        while len(self._cache) > self._keep:
-            self._cache.popitem(last=False)
+        arr, read = _lru(self._cache, key, self._keep,
+                         lambda: np.asarray(self._delayed(*key).compute()))
+        self.reads += read
         return arr
 
     def clear(self) -> None:
-        """Drop the cached chunks (they are read again when needed)."""
+        """Drop the cached chunks and tiles (they are read again when needed)."""
         self._cache.clear()
+        if self.tiles is not None:
+            self._tile_cache.clear()
+
+    def _tile(self, y: int, x: int) -> tuple[np.ndarray, slice, slice]:
+        """The checked storage chunk holding ``(y, x)`` (cached) and its pixel slices."""
+        rows, cols = self.tiles.tile(y, x)
+        arr, read = _lru(self._tile_cache, (rows.start, cols.start), self._keep_tiles,
+                         lambda: self.tiles.read(rows, cols))
+        self.tile_reads += read
+        return arr, rows, cols
 
     def spectrum(self, y: int, x: int) -> np.ndarray:
-        """The spectrum at ``(y, x)`` as a new float32 array (reads at most one chunk)."""
+        """The spectrum at ``(y, x)`` as a new float32 array.
+
+        From a cached chunk when there is one, else from its storage tile (with ``tiles``),
+        else the chunk is read (at most one chunk or tile is read).
+        """
         ny, nx = self.valid.shape
         y = check_int(y, "y", low=0, high=ny - 1)
         x = check_int(x, "x", low=0, high=nx - 1)
         i, j = self.chunk_of(y, x)
-        rows, cols = self.bounds(i, j)
-        return np.array(self.block(i, j)[y - rows.start, x - cols.start], dtype=np.float32)
+        if self.tiles is not None and (i, j) not in self._cache:
+            arr, rows, cols = self._tile(y, x)
+        else:
+            arr, (rows, cols) = self.block(i, j), self.bounds(i, j)
+        return np.array(arr[y - rows.start, x - cols.start], dtype=np.float32)
 
     # ------------------------------------------------------------------ reductions
     def reduce(self, func: Callable[[np.ndarray, slice, slice], Any], chunks=None, *,
