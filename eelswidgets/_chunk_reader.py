@@ -7,9 +7,10 @@ serves what its views need:
   chunks in a small LRU cache, so a click next to the previous one costs no read; readers of
   the same dask array (linked explorers on one spectrum image) share one cache, so a click
   seen by all of them reads its chunk once. For a cube loaded from a file
-  (:class:`eelswidgets._lazy.StoredTiles`), a click in a chunk not cached reads only the
-  file's storage chunk (a "tile") holding the pixel, checked as the chunk check does, and
-  caches that tile instead (dask would read and check the whole chunk);
+  (:class:`eelswidgets._lazy.StoredTiles`), a click in a chunk not cached reads only its
+  spectrum from the file's storage chunk holding it, checked as the chunk check does (dask
+  would read and check the whole chunk); such a read is about as fast as a cache hit, so
+  it is not cached;
 - :meth:`~ChunkReader.reduce` runs a small per-chunk function over the chunks (a few at a
   time, through dask, so a scheduler or cluster reads them in parallel), counting chunks in a
   progress display (:func:`eelswidgets._progress.steps`) and stopping between batches when
@@ -59,20 +60,6 @@ class Overview:
         self.total, self.mean = total, mean
 
 
-def _lru(cache: _Chunks, key, keep: int, load: Callable[[], np.ndarray]) -> tuple[np.ndarray, int]:
-    """``cache[key]`` (now most recent), or ``load()`` made read-only and cached; and 1 if read."""
-    hit = cache.get(key)
-    if hit is not None:
-        cache.move_to_end(key)
-        return hit, 0
-    arr = load()
-    arr.setflags(write=False)
-    cache[key] = arr
-    while len(cache) > keep:
-        cache.popitem(last=False)
-    return arr, 1
-
-
 class ChunkReader:
     """Read a lazy cube ``(ny, nx, ne)`` chunk by chunk (see the module docstring).
 
@@ -89,14 +76,14 @@ class ChunkReader:
         batches; memory holds about ``batch`` chunks).
     tiles : eelswidgets._lazy.StoredTiles, optional
         Checked reads of the storage chunks ``data`` was loaded from (exactly its values):
-        :meth:`spectrum` then reads a tile, not a chunk.
+        :meth:`spectrum` then reads one spectrum from its storage chunk, not a chunk.
 
     Attributes
     ----------
     reads : int
         Chunks read so far by this reader's :meth:`spectrum` (misses of the shared cache).
     tile_reads : int
-        Storage chunks read so far by :meth:`spectrum` (with ``tiles``).
+        Spectra read so far from storage chunks by :meth:`spectrum` (with ``tiles``).
     """
 
     def __init__(self, data, valid: np.ndarray | None = None, *, cache_bytes: int = CACHE_BYTES,
@@ -121,16 +108,9 @@ class ChunkReader:
         self.reads = 0
         self.tiles = tiles
         self.tile_reads = 0
-        if tiles is not None:
-            if tiles.shape != tuple(data.shape):
-                raise ValueError(f"tiles of shape {tiles.shape} do not match the cube's "
-                                 f"{data.shape}")
-            tile_bytes = tiles.block[0] * tiles.block[1] * ne * 4
-            self._keep_tiles = max(1, int(cache_bytes) // max(1, tile_bytes))
-            shared = _SHARED.get(data.name + " tiles")
-            if shared is None:
-                shared = _SHARED[data.name + " tiles"] = _Chunks()
-            self._tile_cache = shared
+        if tiles is not None and tiles.shape != tuple(data.shape):
+            raise ValueError(f"tiles of shape {tiles.shape} do not match the cube's "
+                             f"{data.shape}")
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -157,40 +137,37 @@ class ChunkReader:
     def block(self, i: int, j: int) -> np.ndarray:
         """Chunk ``(i, j)`` as a read-only numpy array (from the cache, or read and cached)."""
         key = (int(i), int(j))
-        arr, read = _lru(self._cache, key, self._keep,
-                         lambda: np.asarray(self._delayed(*key).compute()))
-        self.reads += read
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        arr = np.asarray(self._delayed(*key).compute())
+        arr.setflags(write=False)
+        self.reads += 1
+        self._cache[key] = arr
+        while len(self._cache) > self._keep:
+            self._cache.popitem(last=False)
         return arr
 
     def clear(self) -> None:
-        """Drop the cached chunks and tiles (they are read again when needed)."""
+        """Drop the cached chunks (they are read again when needed)."""
         self._cache.clear()
-        if self.tiles is not None:
-            self._tile_cache.clear()
-
-    def _tile(self, y: int, x: int) -> tuple[np.ndarray, slice, slice]:
-        """The checked storage chunk holding ``(y, x)`` (cached) and its pixel slices."""
-        rows, cols = self.tiles.tile(y, x)
-        arr, read = _lru(self._tile_cache, (rows.start, cols.start), self._keep_tiles,
-                         lambda: self.tiles.read(rows, cols))
-        self.tile_reads += read
-        return arr, rows, cols
 
     def spectrum(self, y: int, x: int) -> np.ndarray:
         """The spectrum at ``(y, x)`` as a new float32 array.
 
-        From a cached chunk when there is one, else from its storage tile (with ``tiles``),
-        else the chunk is read (at most one chunk or tile is read).
+        From a cached chunk when there is one, else read alone from its storage chunk (with
+        ``tiles``), else its chunk is read and cached.
         """
         ny, nx = self.valid.shape
         y = check_int(y, "y", low=0, high=ny - 1)
         x = check_int(x, "x", low=0, high=nx - 1)
         i, j = self.chunk_of(y, x)
         if self.tiles is not None and (i, j) not in self._cache:
-            arr, rows, cols = self._tile(y, x)
-        else:
-            arr, (rows, cols) = self.block(i, j), self.bounds(i, j)
-        return np.array(arr[y - rows.start, x - cols.start], dtype=np.float32)
+            self.tile_reads += 1
+            return np.array(self.tiles.spectrum(y, x), dtype=np.float32)
+        rows, cols = self.bounds(i, j)
+        return np.array(self.block(i, j)[y - rows.start, x - cols.start], dtype=np.float32)
 
     # ------------------------------------------------------------------ reductions
     def reduce(self, func: Callable[[np.ndarray, slice, slice], Any], chunks=None, *,

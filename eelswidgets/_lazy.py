@@ -153,10 +153,10 @@ class StoredTiles:
     """Checked reads of the stored array under a lazy cube, one storage chunk at a time.
 
     A click needs one spectrum: reading it through the dask graph would compute the whole
-    chunk through the check step (dask does not narrow a slice through it). This reads the
-    storage chunk (a "tile") holding the pixel straight from the array the cube was loaded
-    from and applies the same check as :func:`checked` to it (float32 conversion, overflow,
-    NaN/Inf at valid pixels), with the same message naming the first bad pixel.
+    chunk through the check step (dask does not narrow a slice through it). This reads it
+    straight from the array the cube was loaded from (which reads only the storage chunk
+    holding it) and applies the same check as :func:`checked` to what it read (float32
+    conversion, overflow, NaN/Inf at valid pixels), with the same message naming the pixel.
 
     Parameters
     ----------
@@ -164,7 +164,7 @@ class StoredTiles:
         The stored ``(ny, nx, ne)`` array (numpy slicing by ``[rows, cols]``), e.g. a zarr
         array; exactly the values of the lazy cube before its check.
     block : (int, int)
-        Pixels per storage chunk along y and x (reads are aligned to them).
+        Pixels per storage chunk along y and x (what one read decompresses at most).
     valid : numpy.ndarray of bool, shape (ny, nx)
         Pixels whose spectra must be finite.
     name : str
@@ -177,12 +177,6 @@ class StoredTiles:
         self.block = (max(1, int(block[0])), max(1, int(block[1])))
         self.valid = np.asarray(valid, bool)
         self.name = name
-
-    def tile(self, y: int, x: int) -> tuple[slice, slice]:
-        """The pixels of the storage chunk holding ``(y, x)`` as ``(rows, columns)`` slices."""
-        (sy, sx), (ny, nx) = self.block, self.shape[:2]
-        y0, x0 = (int(y) // sy) * sy, (int(x) // sx) * sx
-        return slice(y0, min(ny, y0 + sy)), slice(x0, min(nx, x0 + sx))
 
     def read(self, rows: slice, cols: slice) -> np.ndarray:
         """The checked float32 block ``[rows, cols]`` (``ValueError`` as :func:`checked`)."""
@@ -197,7 +191,7 @@ class StoredTiles:
                                 block_info=location)
 
     def spectrum(self, y: int, x: int) -> np.ndarray:
-        """The checked float32 spectrum at ``(y, x)`` (reads its storage chunk's file)."""
+        """The checked float32 spectrum at ``(y, x)`` (reads only from its storage chunk)."""
         return self.read(slice(y, y + 1), slice(x, x + 1))[0, 0]
 
 
