@@ -10,7 +10,8 @@ serves what its views need:
   (:class:`eelswidgets._lazy.StoredTiles`), a click in a chunk not cached reads only its
   spectrum from the file's storage chunk holding it, checked as the chunk check does (dask
   would read and check the whole chunk); such a read is about as fast as a cache hit, so
-  it is not cached;
+  it is not cached. Storage chunks above ``TILE_BYTES`` (stores written with large chunks)
+  would cost a large read per click: their chunks are read once and cached instead;
 - :meth:`~ChunkReader.reduce` runs a small per-chunk function over the chunks (a few at a
   time, through dask, so a scheduler or cluster reads them in parallel), counting chunks in a
   progress display (:func:`eelswidgets._progress.steps`) and stopping between batches when
@@ -33,9 +34,10 @@ import numpy as np
 from ._checks import check_int
 from ._progress import steps
 
-__all__ = ["CACHE_BYTES", "ChunkReader", "Overview"]
+__all__ = ["CACHE_BYTES", "ChunkReader", "Overview", "TILE_BYTES"]
 
 CACHE_BYTES = 256 * 2**20  # chunks kept for clicks (at least one chunk is always kept)
+TILE_BYTES = 4 * 2**20  # largest storage chunk a click reads its spectrum from
 
 
 class _Chunks(OrderedDict):
@@ -76,7 +78,10 @@ class ChunkReader:
         batches; memory holds about ``batch`` chunks).
     tiles : eelswidgets._lazy.StoredTiles, optional
         Checked reads of the storage chunks ``data`` was loaded from (exactly its values):
-        :meth:`spectrum` then reads one spectrum from its storage chunk, not a chunk.
+        :meth:`spectrum` then reads one spectrum from its storage chunk, not a chunk, when
+        a storage chunk holds at most ``tile_bytes``.
+    tile_bytes : int
+        Largest storage chunk (bytes as float32) read per click (see the module docstring).
 
     Attributes
     ----------
@@ -87,7 +92,7 @@ class ChunkReader:
     """
 
     def __init__(self, data, valid: np.ndarray | None = None, *, cache_bytes: int = CACHE_BYTES,
-                 batch: int = 4, tiles=None):
+                 batch: int = 4, tiles=None, tile_bytes: int = TILE_BYTES):
         if data.ndim != 3 or len(data.chunks[2]) != 1:
             raise ValueError(f"a ChunkReader needs a cube (ny, nx, ne) with whole spectra per "
                              f"chunk, got shape {data.shape} and chunks {data.chunks}")
@@ -106,11 +111,12 @@ class ChunkReader:
             cache = _SHARED[data.name] = _Chunks()
         self._cache = cache
         self.reads = 0
-        self.tiles = tiles
         self.tile_reads = 0
         if tiles is not None and tiles.shape != tuple(data.shape):
             raise ValueError(f"tiles of shape {tiles.shape} do not match the cube's "
                              f"{data.shape}")
+        small = tiles is not None and tiles.block[0] * tiles.block[1] * ne * 4 <= tile_bytes
+        self.tiles = tiles if small else None
 
     # ------------------------------------------------------------------ geometry
     @property

@@ -13,6 +13,7 @@ import pytest
 import zarr
 
 import eelswidgets as ew
+from eelswidgets._chunk_reader import ChunkReader
 from eelswidgets._lazy import chunks_over, storage_chunks
 from eelswidgets.widgets import SpectrumImageExplorer
 from eelswidgets.widgets._explorer_base import CubeAccess
@@ -102,6 +103,16 @@ def test_a_cold_click_reads_only_the_storage_chunk_of_its_pixel(si, store, reads
     np.testing.assert_array_equal(lz.spectrum(-1, 29), si.spectrum(23, 29))
     assert reads == ["5.5.0"]
     ex.close()
+
+
+def test_large_storage_chunks_are_read_once_and_cached(si, store, reads):
+    lz = ew.load(store, lazy=True, chunks=CHUNKS)
+    tile = STORE[0] * STORE[1] * si.ne * 4
+    reader = ChunkReader(lz.data, tiles=lz.storage, tile_bytes=tile - 1)
+    for y, x in [(5, 7), (6, 9), (1, 1)]:                 # all in the chunk y 0:8, x 0:10
+        np.testing.assert_array_equal(reader.spectrum(y, x), si.spectrum(y, x))
+    assert reader.tiles is None and reader.reads == 1 and len(reads) == 4  # its 4 files
+    assert ChunkReader(lz.data, tiles=lz.storage, tile_bytes=tile).tiles is lz.storage
 
 
 def test_derived_lazy_cubes_read_by_chunks(si, store, reads):
