@@ -76,6 +76,10 @@ def test_save_chunks_round_trip(si, store, tmp_path):
     assert json.loads((tmp_path / "b.zarr" / "data" / ".zarray").read_text())["chunks"] == \
         [3, 4, si.ne]
     assert ew.load(tmp_path / "b.zarr", lazy=True).compute() == si
+    big = si.as_lazy((12, 15))
+    big.save(tmp_path / "f.zarr", chunks="auto")                 # the default: divides (12, 15)
+    assert json.loads((tmp_path / "f.zarr" / "data" / ".zarray").read_text())["chunks"] == \
+        list(storage_chunks(si.shape, (12, 15)))
     with pytest.raises(TypeError, match=r"chunks= sets the storage chunks of a \.zarr"):
         si.save(tmp_path / "c.npz", chunks=(4, 4))
     with pytest.raises(ValueError, match="energy axis whole"):

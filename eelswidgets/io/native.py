@@ -379,16 +379,16 @@ def write_zarr(si: SpectrumImage, path, *, overwrite: bool = True, compress: boo
         Compress the chunks (Blosc zstd with byte shuffle): smaller, slower.
     chunks : "auto", (cy, cx) or (cy, cx, ne), optional
         Pixels per storage chunk (the unit a read decompresses; a click on a lazily loaded
-        cube reads one). Default: about 1 MiB of whole spectra
-        (:func:`eelswidgets._lazy.storage_chunks`), dividing a lazy cube's chunks; "auto"
-        (or a lazy cube written with chunks that are not multiples) rechunks it for writing.
+        cube reads one). Default (None or "auto"): about 1 MiB of whole spectra
+        (:func:`eelswidgets._lazy.storage_chunks`), dividing a lazy cube's chunks when it
+        can. A lazy cube whose chunks are not multiples of them is rechunked for writing.
         ``ew.load(path, lazy=True)`` then groups them into dask chunks of about 64 MiB.
     """
     zarr = require("zarr", "writing .zarr stores")
     header, arrays = _header_and_arrays(si)
     target = _check_store_target(path, overwrite)
-    block = (storage_chunks(si.shape, si.chunks) if chunks is None
-             else scan_chunks(si.shape, chunks))
+    auto = chunks is None or (isinstance(chunks, str) and chunks == "auto")
+    block = storage_chunks(si.shape, si.chunks) if auto else scan_chunks(si.shape, chunks)
     compressor = None
     if compress:
         from numcodecs import Blosc
