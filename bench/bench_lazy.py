@@ -41,6 +41,9 @@ def _parse(argv=None) -> argparse.Namespace:
                    help="cube shape (default 512 512 1024: a 1 GiB cube)")
     p.add_argument("--chunks", type=int, nargs=2, default=None, metavar=("CY", "CX"),
                    help="pixels per chunk (default: about 64 MiB chunks)")
+    p.add_argument("--store-chunks", type=int, nargs=2, default=None, metavar=("SY", "SX"),
+                   help="pixels per storage chunk of the .zarr store (default: the writer's, "
+                        "about 1 MiB; pass the chunk size to store chunk = dask chunk)")
     p.add_argument("--threads", type=int, default=2, help="dask threads (default 2)")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     p.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)   # one case, in a child
@@ -63,7 +66,8 @@ def _spectra(block: np.ndarray, energy: np.ndarray, block_id=None) -> np.ndarray
     return (zlp + plasmon + tail + rng.random((cy, cx, energy.size)) * 10.0).astype(np.float32)
 
 
-def _write_store(folder: Path, shape, chunks) -> Path:
+def _write_store(folder: Path, shape, chunks, storage=None) -> Path:
+    """Write the synthetic cube (dask ``chunks``) to ``folder/cube.zarr`` (``storage`` chunks)."""
     import dask.array as da
 
     import eelswidgets as ew
@@ -74,8 +78,13 @@ def _write_store(folder: Path, shape, chunks) -> Path:
     cube = da.zeros(shape, chunks=block, dtype=np.float32).map_blocks(
         _spectra, energy, dtype=np.float32)
     path = folder / "cube.zarr"
-    ew.SpectrumImage(cube, energy, name="bench").save(path)
+    ew.SpectrumImage(cube, energy, name="bench").save(path, chunks=storage)
     return path
+
+
+def zarr_chunks(path: Path) -> tuple[int, ...]:
+    """The storage chunks of the cube in the store ``path``."""
+    return tuple(json.loads((path / "data" / ".zarray").read_text())["chunks"])
 
 
 def _run_case(case: str, folder: Path, shape, threads: int) -> dict:
@@ -99,6 +108,7 @@ def _run_case(case: str, folder: Path, shape, threads: int) -> dict:
     cube_bytes = int(np.prod(shape)) * 4
     return {"peak_mb": mem.peak / 1e6, "peak_over_cube": mem.peak / cube_bytes,
             "seconds": seconds, "method": mem.method, "chunks": list(si.chunks or si.shape),
+            "storage_chunks": list(zarr_chunks(path)),
             "mean_checksum": float(np.sum(mean, dtype=np.float64))}
 
 
@@ -117,7 +127,7 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_lazy_") as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
-        _write_store(folder, shape, args.chunks)
+        _write_store(folder, shape, args.chunks, args.store_chunks)
         write_seconds = time.perf_counter() - t0
         cases = run_fresh(__file__, CASES, "--dir", str(folder), "--shape", *map(str, shape),
                           "--threads", str(args.threads))

@@ -6,12 +6,18 @@ built on it and clicked, in Python: ``ex.selection.pixel = (y, x)``, timed until
 view's ``y`` trait changes (what a click from the browser sets off in the kernel):
 
 - ``in_memory``: ``ew.load(path)`` (the whole cube in RAM), the baseline;
-- ``lazy``: ``ew.load(path, lazy=True)``; clicks read one chunk (cached LRU).
+- ``lazy``: ``ew.load(path, lazy=True)`` (dask chunks of about 64 MiB made of whole storage
+  chunks); a click reads its spectrum from the one storage chunk holding it (about 1 MiB by
+  default, ``--store-chunks``) and checks it.
 
-Clicks are of three kinds: ``cold`` (a pixel in a chunk not read yet: one chunk read),
-``near`` (the next pixel, same chunk: from the cache) and, for the baseline, the same pixels;
-the lazy case also clicks cached pixels alternately with an in-memory explorer of the same
-cube in its own process (``near_interleaved_ms``: both under the same load).
+Clicks are of three kinds: ``cold`` (a pixel in a dask chunk not read yet), ``near`` (the
+next pixel, same storage chunk) and, for the baseline, the same pixels.
+The lazy case also clicks alternately with an in-memory explorer in its own process, both
+under the same load: cached pixels (``near_interleaved_ms``) and cold ones
+(``cold_interleaved_ms``: the lazy reader's chunk cache emptied before each). That in-memory
+explorer holds one dask chunk's worth of the cube (computed), so the lazy case never holds the
+whole cube (a click indexes one spectrum whatever the cube's size); ``--cases lazy`` then
+measures a cube larger than memory against it alone.
 Also reported: building the explorer (the overview pass over every chunk for a lazy cube; the
 total-intensity image for an in-memory one) and an energy-span change (one chunk-wise pass),
 with seconds and peak resident memory above the start (``_common.PeakMemory``) over the cube's
@@ -19,9 +25,10 @@ bytes. The store is in the OS page cache after writing, so a cold click measures
 checking one chunk, not the disk.
 
 Run with the code to measure on the import path, e.g.
-``PYTHONPATH=. python bench/bench_lazy_widgets.py [--quick] [--shape NY NX NE]`` (default
-512 x 512 x 1024, a 1 GiB cube, chunks of about 64 MiB); prints JSON with the ratios
-lazy / in-memory.
+``PYTHONPATH=. python bench/bench_lazy_widgets.py [--quick] [--shape NY NX NE]
+[--store-chunks SY SX] [--cases lazy]`` (default 512 x 512 x 1024, a 1 GiB cube, written in
+chunks of about 64 MiB, stored in the writer's default storage chunks; ``--store-chunks 128
+128`` stores whole dask chunks as before); prints JSON with the ratios lazy / in-memory.
 """
 
 from __future__ import annotations
@@ -49,6 +56,10 @@ def _parse(argv=None) -> argparse.Namespace:
                    help="cube shape (default 512 512 1024: a 1 GiB cube)")
     p.add_argument("--chunks", type=int, nargs=2, default=None, metavar=("CY", "CX"),
                    help="pixels per chunk (default: about 64 MiB chunks)")
+    p.add_argument("--store-chunks", type=int, nargs=2, default=None, metavar=("SY", "SX"),
+                   help="pixels per storage chunk (default: the .zarr writer's, about 1 MiB)")
+    p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES),
+                   help="cases to run (default both; 'lazy' alone for a cube beyond memory)")
     p.add_argument("--clicks", type=int, default=12, help="cold clicks per case (default 12)")
     p.add_argument("--threads", type=int, default=2, help="dask threads (default 2)")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
@@ -111,7 +122,7 @@ def _run_case(case: str, folder: Path, clicks: int, threads: int) -> dict:
     with PeakMemory() as build_mem:
         ex = SpectrumImageExplorer(si, progress=False)
     build_s = time.perf_counter() - t0
-    chunks = ew.load(path, lazy=True).chunks                   # the store's chunks
+    chunks = ew.load(path, lazy=True).chunks                   # the lazy load's chunks
     cold, near = [], []
     for y, x in _pixels(si.shape, chunks, clicks):
         cold.append(_click(ex, (y, x)))
@@ -121,8 +132,11 @@ def _run_case(case: str, folder: Path, clicks: int, threads: int) -> dict:
         ex.selection.energy_range = ENERGY_SPAN
     span_s = time.perf_counter() - t0
     y, x = _pixels(si.shape, chunks, 1)[0]
-    interleaved = _interleaved(ex, si, (y, x)) if lazy else None
-    return {"near_interleaved_ms": interleaved,
+    interleaved = _interleaved(ex, si, chunks, clicks) if lazy else {}
+    reader = ex.cube.reader
+    return {**interleaved,
+            "storage_chunks": json.loads((path / "data" / ".zarray").read_text())["chunks"],
+            "tile_reads": None if reader is None else reader.tile_reads,
             "load_s": load_s, "load_peak_over_cube": load_mem.peak / cube_bytes,
             "build_s": build_s, "build_peak_over_cube": build_mem.peak / cube_bytes,
             "click_cold_ms": 1e3 * statistics.median(cold),
@@ -135,22 +149,35 @@ def _run_case(case: str, folder: Path, clicks: int, threads: int) -> dict:
             "spectrum_checksum": float(np.sum(ex.cube.spectrum(y, x), dtype=np.float64))}
 
 
-def _interleaved(ex, si, pixel, n: int = 200) -> dict:
-    """Cached clicks on ``ex`` and on an in-memory explorer of the same cube, alternately.
+def _interleaved(ex, si, chunks, clicks: int, n: int = 200) -> dict:
+    """Clicks on ``ex`` and on an in-memory explorer, alternately (in one process, same load).
 
-    Alternating in one process puts both under the same machine load (the cases run in
-    separate processes otherwise); measured last, after the peaks, as it loads the cube.
+    The in-memory explorer holds the cube's first chunk (computed); both click pixels inside
+    it. ``near`` clicks alternate between two neighbours; ``cold`` clicks empty the lazy
+    reader's chunk cache first. Measured last, after the peaks.
     """
     from eelswidgets.widgets import SpectrumImageExplorer
 
-    other = SpectrumImageExplorer(si.compute(), progress=False)
-    y, x = pixel
-    times: dict[str, list[float]] = {"in_memory": [], "lazy": []}
+    cy, cx = chunks[:2]
+    other = SpectrumImageExplorer(si.crop(0, cy, 0, cx).compute(), progress=False)
+    y, x = cy // 3, cx // 3 + 1                                 # not the initial pixel
+    near: dict[str, list[float]] = {"in_memory": [], "lazy": []}
     for k in range(n):
         p = (y, x - k % 2)
-        times["lazy"].append(_click(ex, p))
-        times["in_memory"].append(_click(other, p))
-    return {name: 1e3 * statistics.median(v) for name, v in times.items()}
+        near["lazy"].append(_click(ex, p))
+        near["in_memory"].append(_click(other, p))
+    cold: dict[str, list[float]] = {"in_memory": [], "lazy": []}
+    rng = np.random.default_rng(1)
+    for _ in range(max(clicks, 20)):
+        p = (int(rng.integers(cy)), int(rng.integers(cx)))
+        if p == other.selection.pixel:
+            continue
+        ex.cube.reader.clear()
+        cold["lazy"].append(_click(ex, p))
+        cold["in_memory"].append(_click(other, p))
+    return {f"{kind}_interleaved_ms": {name: 1e3 * statistics.median(v)
+                                       for name, v in times.items()}
+            for kind, times in (("near", near), ("cold", cold))}
 
 
 def main(argv=None) -> dict:
@@ -167,26 +194,32 @@ def main(argv=None) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="bench_lazy_widgets_") as tmp:
         folder = Path(tmp)
-        _write_store(folder, shape, chunks)
-        cases = run_fresh(__file__, CASES, "--dir", str(folder), "--clicks", str(args.clicks),
-                          "--threads", str(args.threads))
-    mem, lazy = cases["in_memory"], cases["lazy"]
+        t0 = time.perf_counter()
+        _write_store(folder, shape, chunks, args.store_chunks)
+        write_s = time.perf_counter() - t0
+        cases = run_fresh(__file__, args.cases, "--dir", str(folder), "--clicks",
+                          str(args.clicks), "--threads", str(args.threads))
+    lazy = cases.get("lazy", {})
+    ratios = {f"click_{kind}_interleaved": round(lazy[f"{kind}_interleaved_ms"]["lazy"]
+                                                 / lazy[f"{kind}_interleaved_ms"]["in_memory"],
+                                                 2)
+              for kind in ("cold", "near") if lazy}
+    mem = cases.get("in_memory")
+    if mem and lazy:
+        ratios.update({"click_cold": round(lazy["click_cold_ms"] / mem["click_cold_ms"], 2),
+                       "click_near": round(lazy["click_near_ms"] / mem["click_near_ms"], 2),
+                       "build": round(lazy["build_s"] / mem["build_s"], 2),
+                       "energy_span": round(lazy["energy_span_s"] / mem["energy_span_s"], 2)})
     result = {
         "benchmark": "lazy_widgets",
         "quick": args.quick,
         "shape": list(shape),
         "cube_mb": int(np.prod(shape)) * 4 / 1e6,
+        "write_s": write_s,
         "dask_threads": args.threads,
-        "ratios_lazy_over_in_memory": {
-            "click_cold": round(lazy["click_cold_ms"] / mem["click_cold_ms"], 2),
-            "click_near": round(lazy["click_near_ms"] / mem["click_near_ms"], 2),
-            "build": round(lazy["build_s"] / mem["build_s"], 2),
-            "energy_span": round(lazy["energy_span_s"] / mem["energy_span_s"], 2),
-            "click_near_interleaved": round(lazy["near_interleaved_ms"]["lazy"]
-                                            / lazy["near_interleaved_ms"]["in_memory"], 2),
-        },
-        "same_spectra": bool(np.isclose(mem["spectrum_checksum"], lazy["spectrum_checksum"],
-                                        rtol=1e-6)),
+        "ratios_lazy_over_in_memory": ratios,
+        "same_spectra": None if not (mem and lazy) else bool(np.isclose(
+            mem["spectrum_checksum"], lazy["spectrum_checksum"], rtol=1e-6)),
         "cases": cases,
         "env": environment(),
     }

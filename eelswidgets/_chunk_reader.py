@@ -6,7 +6,12 @@ serves what its views need:
 - :meth:`~ChunkReader.spectrum` reads the one chunk that holds a pixel and keeps the last few
   chunks in a small LRU cache, so a click next to the previous one costs no read; readers of
   the same dask array (linked explorers on one spectrum image) share one cache, so a click
-  seen by all of them reads its chunk once;
+  seen by all of them reads its chunk once. For a cube loaded from a file
+  (:class:`eelswidgets._lazy.StoredTiles`), a click in a chunk not cached reads only its
+  spectrum from the file's storage chunk holding it, checked as the chunk check does (dask
+  would read and check the whole chunk); such a read is about as fast as a cache hit, so
+  it is not cached. Storage chunks above ``TILE_BYTES`` (stores written with large chunks)
+  would cost a large read per click: their chunks are read once and cached instead;
 - :meth:`~ChunkReader.reduce` runs a small per-chunk function over the chunks (a few at a
   time, through dask, so a scheduler or cluster reads them in parallel), counting chunks in a
   progress display (:func:`eelswidgets._progress.steps`) and stopping between batches when
@@ -29,9 +34,10 @@ import numpy as np
 from ._checks import check_int
 from ._progress import steps
 
-__all__ = ["CACHE_BYTES", "ChunkReader", "Overview"]
+__all__ = ["CACHE_BYTES", "ChunkReader", "Overview", "TILE_BYTES"]
 
 CACHE_BYTES = 256 * 2**20  # chunks kept for clicks (at least one chunk is always kept)
+TILE_BYTES = 4 * 2**20  # largest storage chunk a click reads its spectrum from
 
 
 class _Chunks(OrderedDict):
@@ -70,15 +76,23 @@ class ChunkReader:
     batch : int
         Chunks computed together by :meth:`reduce` (progress and cancellation act between
         batches; memory holds about ``batch`` chunks).
+    tiles : eelswidgets._lazy.StoredTiles, optional
+        Checked reads of the storage chunks ``data`` was loaded from (exactly its values):
+        :meth:`spectrum` then reads one spectrum from its storage chunk, not a chunk, when
+        a storage chunk holds at most ``tile_bytes``.
+    tile_bytes : int
+        Largest storage chunk (bytes as float32) read per click (see the module docstring).
 
     Attributes
     ----------
     reads : int
         Chunks read so far by this reader's :meth:`spectrum` (misses of the shared cache).
+    tile_reads : int
+        Spectra read so far from storage chunks by :meth:`spectrum` (with ``tiles``).
     """
 
     def __init__(self, data, valid: np.ndarray | None = None, *, cache_bytes: int = CACHE_BYTES,
-                 batch: int = 4):
+                 batch: int = 4, tiles=None, tile_bytes: int = TILE_BYTES):
         if data.ndim != 3 or len(data.chunks[2]) != 1:
             raise ValueError(f"a ChunkReader needs a cube (ny, nx, ne) with whole spectra per "
                              f"chunk, got shape {data.shape} and chunks {data.chunks}")
@@ -97,6 +111,12 @@ class ChunkReader:
             cache = _SHARED[data.name] = _Chunks()
         self._cache = cache
         self.reads = 0
+        self.tile_reads = 0
+        if tiles is not None and tiles.shape != tuple(data.shape):
+            raise ValueError(f"tiles of shape {tiles.shape} do not match the cube's "
+                             f"{data.shape}")
+        small = tiles is not None and tiles.block[0] * tiles.block[1] * ne * 4 <= tile_bytes
+        self.tiles = tiles if small else None
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -140,11 +160,18 @@ class ChunkReader:
         self._cache.clear()
 
     def spectrum(self, y: int, x: int) -> np.ndarray:
-        """The spectrum at ``(y, x)`` as a new float32 array (reads at most one chunk)."""
+        """The spectrum at ``(y, x)`` as a new float32 array.
+
+        From a cached chunk when there is one, else read alone from its storage chunk (with
+        ``tiles``), else its chunk is read and cached.
+        """
         ny, nx = self.valid.shape
         y = check_int(y, "y", low=0, high=ny - 1)
         x = check_int(x, "x", low=0, high=nx - 1)
         i, j = self.chunk_of(y, x)
+        if self.tiles is not None and (i, j) not in self._cache:
+            self.tile_reads += 1
+            return np.array(self.tiles.spectrum(y, x), dtype=np.float32)
         rows, cols = self.bounds(i, j)
         return np.array(self.block(i, j)[y - rows.start, x - cols.start], dtype=np.float32)
 

@@ -23,11 +23,14 @@ import numpy as np
 
 from ._checks import check_int, check_real_dtype, count_nonfinite
 
-__all__ = ["TARGET_CHUNK_BYTES", "checked", "default_chunks", "exact_median", "is_lazy_array",
-           "lazy_cube",
-           "map_spectra", "scan_chunks"]
+__all__ = ["STORAGE_CHUNK_BYTES", "TARGET_CHUNK_BYTES", "StoredTiles", "checked",
+           "chunks_over", "default_chunks", "exact_median", "is_lazy_array", "lazy_cube",
+           "map_spectra", "mark_stored", "scan_chunks", "storage_chunks",
+           "stored_tiles"]
 
 TARGET_CHUNK_BYTES = 64 * 2**20  # default chunk size (float32 values of whole spectra)
+STORAGE_CHUNK_BYTES = 2**20  # default storage chunk of a .zarr store (what a click reads)
+_STORED = "_eelswidgets_stored"  # attribute of a dask cube read straight from a file
 
 
 def is_lazy_array(x: Any) -> bool:
@@ -44,6 +47,47 @@ def default_chunks(shape: tuple[int, int, int], itemsize: int = 4,
     cx = min(nx, max(1, math.isqrt(pixels)))
     cy = min(ny, max(1, pixels // cx))
     return cy, cx, ne
+
+
+def storage_chunks(shape: tuple[int, int, int], chunks: Any = None,
+                   target: int = STORAGE_CHUNK_BYTES) -> tuple[int, int, int]:
+    """``(sy, sx, ne)``: storage chunks of about ``target`` bytes for a cube written in ``chunks``.
+
+    Without ``chunks``, :func:`default_chunks` of ``target``. With the ``(cy, cx)`` chunks of a
+    lazy cube, each storage side divides the chunk side (so every chunk is written as whole
+    storage chunks): the side itself when it is at most the target's, else its largest divisor
+    between half the target's side and the target's side, else the target's side (the cube is
+    then rechunked to multiples of it for writing, see :func:`chunks_over`).
+    """
+    ty, tx, ne = default_chunks(shape, target=target)
+    if chunks is None:
+        return ty, tx, ne
+    sides = []
+    for c, t in zip(chunks[:2], (ty, tx), strict=True):
+        c = int(c)
+        if c <= t:
+            sides.append(c)
+            continue
+        divisors = [d for d in range(t, max(1, t // 2) - 1, -1) if c % d == 0]
+        sides.append(divisors[0] if divisors else t)
+    return sides[0], sides[1], ne
+
+
+def chunks_over(storage: tuple[int, ...], shape: tuple[int, int, int],
+                target: int = TARGET_CHUNK_BYTES,
+                near: tuple[int, ...] | None = None) -> tuple[int, int, int]:
+    """``(cy, cx, ne)``: chunks of about ``target`` bytes (or ``near``) of whole storage chunks.
+
+    Each side is the largest multiple of the storage side not above the wanted side (at least
+    one storage chunk), so a dask chunk reads or writes only whole storage chunks.
+    """
+    ny, nx, ne = (int(n) for n in shape)
+    want = default_chunks(shape, target=target) if near is None else near
+    out = []
+    for s, w, n in zip(storage[:2], want[:2], (ny, nx), strict=True):
+        s = max(1, int(s))
+        out.append(min(n, max(s, (int(w) // s) * s)))
+    return out[0], out[1], ne
 
 
 def scan_chunks(shape: tuple[int, int, int], chunks: Any = None) -> tuple[int, int, int]:
@@ -103,6 +147,71 @@ def _checked_float32(block: np.ndarray, valid: np.ndarray, *, name: str,
                          "them first (e.g. data.map_blocks(np.nan_to_num)) or mark those "
                          "pixels invalid with valid=")
     return out
+
+
+class StoredTiles:
+    """Checked reads of the stored array under a lazy cube, one storage chunk at a time.
+
+    A click needs one spectrum: reading it through the dask graph would compute the whole
+    chunk through the check step (dask does not narrow a slice through it). This reads it
+    straight from the array the cube was loaded from (which reads only the storage chunk
+    holding it) and applies the same check as :func:`checked` to what it read (float32
+    conversion, overflow, NaN/Inf at valid pixels), with the same message naming the pixel.
+
+    Parameters
+    ----------
+    array : array-like
+        The stored ``(ny, nx, ne)`` array (numpy slicing by ``[rows, cols]``), e.g. a zarr
+        array; exactly the values of the lazy cube before its check.
+    block : (int, int)
+        Pixels per storage chunk along y and x (what one read decompresses at most).
+    valid : numpy.ndarray of bool, shape (ny, nx)
+        Pixels whose spectra must be finite.
+    name : str
+        Name used in messages.
+    """
+
+    def __init__(self, array, block: tuple[int, int], valid: np.ndarray, name: str):
+        self.array = array
+        self.shape = tuple(int(n) for n in array.shape)
+        self.block = (max(1, int(block[0])), max(1, int(block[1])))
+        self.valid = np.asarray(valid, bool)
+        self.name = name
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        """The checked float32 block ``[rows, cols]`` (``ValueError`` as :func:`checked`)."""
+        want = (rows.stop - rows.start, cols.stop - cols.start, self.shape[2])
+        block = np.asarray(self.array[rows, cols])
+        if block.shape != want:
+            raise ValueError(f"{self.name}: reading pixels y {rows.start}:{rows.stop}, x "
+                             f"{cols.start}:{cols.stop} gave shape {block.shape}, not {want}; "
+                             "the file is corrupt")
+        location = {0: {"array-location": [(rows.start, rows.stop), (cols.start, cols.stop)]}}
+        return _checked_float32(block, self.valid[rows, cols, None], name=self.name,
+                                block_info=location)
+
+    def spectrum(self, y: int, x: int) -> np.ndarray:
+        """The checked float32 spectrum at ``(y, x)`` (reads only from its storage chunk)."""
+        return self.read(slice(y, y + 1), slice(x, x + 1))[0, 0]
+
+
+def mark_stored(cube, array, block: tuple[int, int]):
+    """Note on the dask ``cube`` that it is ``array`` read unchanged (storage chunks ``block``).
+
+    Only this dask array object carries the note: any array derived from it (rechunked,
+    sliced, converted) is a new object without it, so :class:`StoredTiles` is only ever used
+    for a cube whose values are exactly the stored ones. Returns ``cube``.
+    """
+    if tuple(cube.shape) != tuple(array.shape):
+        raise ValueError(f"the stored array has shape {array.shape}, the cube {cube.shape}")
+    setattr(cube, _STORED, (array, (int(block[0]), int(block[1]))))
+    return cube
+
+
+def stored_tiles(cube, valid: np.ndarray, name: str) -> StoredTiles | None:
+    """:class:`StoredTiles` of a cube marked by :func:`mark_stored`, else None."""
+    mark = getattr(cube, _STORED, None)
+    return None if mark is None else StoredTiles(mark[0], mark[1], valid, name)
 
 
 def lazy_cube(x, name: str, chunks: Any = None):

@@ -99,7 +99,9 @@ class SpectrumImage:
             vmask = np.ones((ny, nx), dtype=bool)
         else:
             vmask = check_mask(valid, (ny, nx), "valid")
+        tiles = None
         if lazy:
+            tiles = _lazy.stored_tiles(cube, vmask, "data")  # a cube read straight from a file
             cube = _lazy.checked(cube, "data", vmask)  # checked when a chunk is computed
         else:
             check_finite(cube, "data", where=vmask)
@@ -121,6 +123,7 @@ class SpectrumImage:
             if d is not None and not isinstance(d, dict):
                 raise TypeError(f"{label} must be a dict, got {type(d).__name__}")
         self._data = cube
+        self._tiles = tiles
         self._energy = e
         self._haadf = h
         self._valid = vmask
@@ -152,6 +155,17 @@ class SpectrumImage:
         if not self.is_lazy:
             return None
         return tuple(int(max(c)) for c in self._data.chunks)  # type: ignore[return-value]
+
+    @property
+    def storage(self) -> _lazy.StoredTiles | None:
+        """Checked reads of the file's storage chunks under a lazy cube loaded from a file.
+
+        Set for the cube ``ew.load(path, lazy=True)`` returns (``.zarr``, ``.h5``): a spectrum
+        is then read from the one storage chunk that holds it, not through its whole dask
+        chunk, and checked as the chunk check does. None in memory and for derived lazy
+        spectrum images (cropped, processed, ...), whose spectra are read by chunks.
+        """
+        return self._tiles
 
     @property
     def energy(self) -> np.ndarray:
@@ -564,17 +578,25 @@ class SpectrumImage:
         return image.compute() if self.is_lazy else image
 
     def spectrum(self, y: int, x: int) -> np.ndarray:
-        """The spectrum at pixel ``(y, x)`` (a copy; one chunk is read for a lazy cube)."""
+        """The spectrum at pixel ``(y, x)`` (a copy).
+
+        For a lazy cube, one chunk is read (one storage chunk, see :attr:`storage`).
+        """
         y = check_int(y, "y", low=-self.ny, high=self.ny - 1)
         x = check_int(x, "x", low=-self.nx, high=self.nx - 1)
+        if self._tiles is not None:
+            return self._tiles.spectrum(y % self.ny, x % self.nx)
         return np.array(self._data[y, x])
 
     # ------------------------------------------------------------------ I/O
-    def save(self, path) -> None:
-        """Write to ``path`` (``.npz``, ``.h5`` or ``.zarr``; see :func:`eelswidgets.io.save`)."""
+    def save(self, path, *, chunks=None) -> None:
+        """Write to ``path`` (``.npz``, ``.h5`` or ``.zarr``; see :func:`eelswidgets.io.save`).
+
+        ``chunks``: pixels per storage chunk of a ``.zarr`` store (default about 1 MiB).
+        """
         from .io import save  # io builds on this class; imported lazily
 
-        save(self, path)
+        save(self, path, chunks=chunks)
 
     def to_hyperspy(self):
         """Return an ``exspy`` EELSSpectrum (lazy for a lazy cube; needs the ``io`` extra)."""

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._lazy import scan_chunks
+from .._lazy import mark_stored, scan_chunks
 from .._limits import check_array_bytes
 from ._codec import storable_dtype
 from ._npz_members import corrupt
@@ -162,8 +162,9 @@ class H5Members:
         check_array_bytes(f"{key} (one chunk)", block, dtype, self.budget, self.path.name)
         self._check_present(ds, key, ds.size * ds.dtype.itemsize)
         source = H5Source(self.path, ds.name, shape, dtype)
-        return da.from_array(source, chunks=block, asarray=True, lock=False,
+        cube = da.from_array(source, chunks=block, asarray=True, lock=False,
                              meta=np.empty((0, 0, 0), dtype))
+        return mark_stored(cube, source, (1, 1))  # a click reads its spectrum alone
 
     def read(self, key: str) -> np.ndarray:
         """Read the dataset ``key`` with its declared dtype and shape, after every check.

@@ -136,7 +136,8 @@ def load(path, *, signal: int | None = None, haadf=None, max_bytes: int | None =
                         chunks=chunks)
 
 
-def save(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = False) -> None:
+def save(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = False,
+         chunks=None) -> None:
     """Write a spectrum image in the project's own format (atomically).
 
     Everything round-trips exactly: cube, energy axis, HAADF, valid mask, pixel size and unit,
@@ -155,6 +156,10 @@ def save(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = Fa
         Replace an existing file (default). A directory is never replaced.
     compress : bool
         Compress the file (``np.savez_compressed`` or HDF5 gzip): smaller, slower.
+    chunks : "auto", (cy, cx) or (cy, cx, ne), optional
+        Pixels per storage chunk of a ``.zarr`` store (default about 1 MiB of whole spectra:
+        a click on the cube loaded lazily reads one; see
+        :func:`eelswidgets.io.native.write_zarr`). Only for ``.zarr``.
 
     Raises
     ------
@@ -179,5 +184,11 @@ def save(si: SpectrumImage, path, *, overwrite: bool = True, compress: bool = Fa
                          "or .h5, or export with si.to_hyperspy().save(path) for HyperSpy formats")
     if ext not in NATIVE_FORMATS:
         raise _unknown(path, NATIVE_FORMATS, "save")
-    writer = {".npz": native.write_npz, ".zarr": native.write_zarr}.get(ext, native.write_h5)
+    if ext == ".zarr":
+        native.write_zarr(si, path, overwrite=overwrite, compress=compress, chunks=chunks)
+        return
+    if chunks is not None:
+        raise TypeError(f"chunks= sets the storage chunks of a .zarr store; {ext} files are not "
+                        "chunked: save to a .zarr path or leave chunks out")
+    writer = native.write_npz if ext == ".npz" else native.write_h5
     writer(si, path, overwrite=overwrite, compress=compress)

@@ -47,7 +47,14 @@ from typing import Any
 import numpy as np
 
 from .. import _safe_json as safe_json
-from .._lazy import default_chunks, is_lazy_array, scan_chunks
+from .._lazy import (
+    TARGET_CHUNK_BYTES,
+    chunks_over,
+    is_lazy_array,
+    mark_stored,
+    scan_chunks,
+    storage_chunks,
+)
 from .._limits import check_array_bytes, check_json_bytes, resolve_max_bytes
 from ..spectrum_image import SpectrumImage
 from ._atomic import atomic_path, atomic_write
@@ -370,15 +377,18 @@ def write_zarr(si: SpectrumImage, path, *, overwrite: bool = True, compress: boo
         other folder is never replaced.
     compress : bool
         Compress the chunks (Blosc zstd with byte shuffle): smaller, slower.
-    chunks : (cy, cx), optional
-        Pixels per chunk; default the lazy cube's chunks, else about 64 MiB per chunk.
+    chunks : "auto", (cy, cx) or (cy, cx, ne), optional
+        Pixels per storage chunk (the unit a read decompresses; a click on a lazily loaded
+        cube reads one). Default (None or "auto"): about 1 MiB of whole spectra
+        (:func:`eelswidgets._lazy.storage_chunks`), dividing a lazy cube's chunks when it
+        can. A lazy cube whose chunks are not multiples of them is rechunked for writing.
+        ``ew.load(path, lazy=True)`` then groups them into dask chunks of about 64 MiB.
     """
     zarr = require("zarr", "writing .zarr stores")
     header, arrays = _header_and_arrays(si)
     target = _check_store_target(path, overwrite)
-    if chunks is None:
-        chunks = si.chunks or default_chunks(si.shape)
-    block = (min(int(chunks[0]), si.ny), min(int(chunks[1]), si.nx), si.ne)
+    auto = chunks is None or (isinstance(chunks, str) and chunks == "auto")
+    block = storage_chunks(si.shape, si.chunks) if auto else scan_chunks(si.shape, chunks)
     compressor = None
     if compress:
         from numcodecs import Blosc
@@ -395,8 +405,8 @@ def write_zarr(si: SpectrumImage, path, *, overwrite: bool = True, compress: boo
                                        if whole else block,
                                        compressor=compressor if not whole else None,
                                        write_empty_chunks=True)
-            if is_lazy_array(arr):
-                arr.rechunk(block).store(out, lock=False)
+            if is_lazy_array(arr):  # dask chunks made of whole storage chunks: no lock
+                arr.rechunk(chunks_over(block, si.shape, near=si.chunks)).store(out, lock=False)
             else:
                 out[...] = np.asarray(arr)
         root.attrs.update({"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
@@ -421,7 +431,9 @@ def read_zarr(path, *, max_bytes: int | None = None, lazy: bool = False,
     lazy : bool
         Return a lazy SpectrumImage over the store's chunks.
     chunks : "auto", (cy, cx) or (cy, cx, ne), optional
-        Pixels per chunk for ``lazy`` (default: the store's chunks).
+        Pixels per chunk for ``lazy``. Default: whole storage chunks grouped into chunks of
+        about 64 MiB (:func:`eelswidgets._lazy.chunks_over`); a spectrum is read from its
+        storage chunk alone (:attr:`SpectrumImage.storage`).
 
     Returns
     -------
@@ -451,12 +463,14 @@ def read_zarr(path, *, max_bytes: int | None = None, lazy: bool = False,
         if lazy and key == "data":
             import dask.array as da
 
-            cube = da.from_zarr(group[name])
-            if chunks is not None and cube.ndim == 3:
-                cube = cube.rechunk(scan_chunks(cube.shape, chunks))
-                check_array_bytes(f"{key} (one chunk)", cube.chunksize, info.dtype, budget,
-                                  path.name)
-            return cube
+            stored = group[name]
+            if stored.ndim != 3:
+                return da.from_zarr(stored)
+            block = (chunks_over(stored.chunks, stored.shape,
+                                 target=min(TARGET_CHUNK_BYTES, budget)) if chunks is None
+                     else scan_chunks(stored.shape, chunks))
+            check_array_bytes(f"{key} (one chunk)", block, info.dtype, budget, path.name)
+            return mark_stored(da.from_zarr(stored, chunks=block), stored, stored.chunks[:2])
         check_array_bytes(key, info.shape, info.dtype, budget, path.name)
         return np.asarray(group[name][...], dtype=info.dtype).reshape(info.shape)
 

@@ -59,8 +59,10 @@ class CubeAccess:
     """
 
     def __init__(self, si, name: str = "si", *, progress="auto"):
+        tiles = None
         if isinstance(si, SpectrumImage):
             data, energy, haadf, valid = si.data, si.energy, si.haadf, si.valid
+            tiles = si.storage  # a lazy cube loaded from a file: a click reads one tile
             self.pixel_size, self.pixel_unit, self.name = si.pixel_size, si.pixel_unit, si.name
         elif hasattr(si, "data") and hasattr(si, "energy"):
             data, energy = si.data, si.energy
@@ -101,7 +103,7 @@ class CubeAccess:
             raise ValueError(f"{name}.valid has shape {self.valid.shape} but the cube has "
                              f"{self.ny}x{self.nx} pixels")
         self.progress = progress
-        self.reader = ChunkReader(data, self.valid) if lazy else None
+        self.reader = ChunkReader(data, self.valid, tiles=tiles) if lazy else None
         self._overview: Overview | None = None
 
     @property
