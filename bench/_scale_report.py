@@ -99,10 +99,10 @@ def _cell(case, chain: bool = False) -> str:
     return f"{mem}; {case['wall_s']:.2f} s (CPU {case['cpu_s']:.2f} s)"
 
 
-def _ratio_cell(ew, hs) -> str:
+def _ratio_cell(ew, hs, key: str = "peak_extra_bytes") -> str:
     if not (_ok(ew) and _ok(hs)):
         return "-"
-    mem = _div(ew["peak_extra_bytes"], hs["peak_extra_bytes"])
+    mem = _div(ew[key], hs[key])
     return (f"mem {'-' if mem is None else f'{mem:.2f}'}x, "
             f"CPU {ew['cpu_s'] / max(hs['cpu_s'], 1e-9):.2f}x")
 
@@ -126,13 +126,14 @@ def markdown(cases, target_rows=None) -> str:
                          + f" | {_ratio_cell(row[0], row[2])} | {_ratio_cell(row[1], row[3])} |")
     for size in sorted({c["size"] for c in cases if c.get("chain")}, key=_size_key):
         lines += ["", f"**lazy chain, {size} float32**: peak RSS of the process; wall (CPU) time",
-                  "", "| step | eelswidgets lazy | HyperSpy lazy | ew / HS |", "|---|---|---|---|"]
+                  "", "| step | eelswidgets lazy | HyperSpy lazy | ew / HS (peak RSS, CPU) |",
+                  "|---|---|---|---|"]
         for step in CHAIN_STEPS:
             ew, hs = (idx.get((size, lib, step, True)) for lib in ("ew_lazy", "hs_lazy"))
             if ew is None and hs is None:
                 continue
             lines.append(f"| {step} | {_cell(ew, True)} | {_cell(hs, True)} | "
-                         f"{_ratio_cell(ew, hs)} |")
+                         f"{_ratio_cell(ew, hs, 'peak_rss_bytes')} |")
     rows = targets(cases) if target_rows is None else target_rows
     if rows:
         lines += ["", "| target | size | value | pass |", "|---|---|---|---|"]
