@@ -26,6 +26,7 @@ import numpy as np
 CROP = (-1.0, 40.0)          # eV kept by the crop before the ZLP removal
 FIT_WINDOW = (1.5, 4.0)      # eV of the ZLP-tail power-law fit (below the plasmon)
 PCA_K, NMF_K, NMF_ITER = 8, 6, 50
+LAZY_NMF_PASSES = 1          # passes of eelswidgets' lazy NMF over the chunks
 LIBS = ("ew", "ew_lazy", "hs", "hs_lazy")
 STEPS = ("load_npz", "load_h5", "load_zarr", "load_hspy", "load_zspy", "construct",
          "preprocess", "pca", "nmf", "vae_fit", "encode", "explorer")
@@ -112,10 +113,11 @@ def ew_step(step: str, lazy: bool, chain: bool = False):
         return load_input, lambda si: ew.decompose(si, PCA_K, method="pca")
     if step == "nmf":
         extra = {"allow_negative": "clip"} if chain else {}
-        if not lazy:
-            extra["tol"] = 0.0       # exactly NMF_ITER iterations, as HyperSpy below
-        return load_input, lambda si: ew.decompose(si, NMF_K, method="nmf", max_iter=NMF_ITER,
-                                                   **extra)
+        # in memory exactly NMF_ITER iterations; lazy one pass over the chunks (HyperSpy's
+        # lazy NMF makes one MiniBatchNMF.partial_fit pass)
+        extra.update({"max_iter": LAZY_NMF_PASSES} if lazy else {"max_iter": NMF_ITER,
+                                                                 "tol": 0.0})
+        return load_input, lambda si: ew.decompose(si, NMF_K, method="nmf", **extra)
     if step == "vae_fit":
         return load_input, lambda si: ew.SpectralVAE(latent_dim=2, epochs=1, seed=0).fit(
             si, progress=False)
