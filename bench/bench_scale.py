@@ -168,7 +168,7 @@ def _prepare(folder: Path, shape, names) -> None:
         names.add("cube.npy")
     spec = json.dumps({"folder": str(folder), "shape": list(shape), "names": sorted(names)})
     subprocess.run([sys.executable, __file__, "--prepare", spec], check=True,
-                   env={**os.environ, **THREAD_ENV})
+                   env={**os.environ, **THREAD_ENV}, stdout=sys.stderr)   # stdout: JSON only
 
 
 # ----------------------------------------------------------------------------- one case
