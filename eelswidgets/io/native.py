@@ -477,12 +477,15 @@ def read_zarr(path, *, max_bytes: int | None = None, lazy: bool = False,
     return _build(header, get_array, path)
 
 
+_SLAB_BYTES = 16 * 2**20  # one eager read from a .zarr store
+
+
 def _read_zarr_whole(stored, dtype, shape) -> np.ndarray:
     """Read a zarr array into one new array, a slab of storage chunks at a time.
 
     ``stored[...]`` fetches every chunk's bytes before decoding any (zarr 2 batches its
-    store reads), which for an uncompressed store doubles the peak; slabs of about
-    ``TARGET_CHUNK_BYTES`` written into the result keep it at one array.
+    store reads), which for an uncompressed store doubles the peak; slabs of about 16 MiB
+    (at least one row of storage chunks) written into the result keep it near one array.
     """
     out = np.empty(shape, dtype=dtype)
     if out.ndim == 0 or out.size == 0:
@@ -490,7 +493,7 @@ def _read_zarr_whole(stored, dtype, shape) -> np.ndarray:
         return out
     rows = int(stored.chunks[0])
     row_bytes = max(1, out.nbytes // max(1, out.shape[0]))
-    step = max(rows, (TARGET_CHUNK_BYTES // row_bytes) // rows * rows)
+    step = max(rows, (_SLAB_BYTES // row_bytes) // rows * rows)
     for start in range(0, out.shape[0], step):
         sl = slice(start, min(start + step, out.shape[0]))
         stored.get_basic_selection(sl, out=out[sl])
