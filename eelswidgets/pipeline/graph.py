@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from .._checks import check_choice, check_int
-from ..decomposition import decompose as _decompose
 from ..io import load
 from .options import (
     LAZY_ABOVE,
@@ -23,10 +22,10 @@ from .options import (
 from .results import Failed, FileResult, PipelineError, PipelineSummary
 from .stages import (
     apply_steps,
-    decompose_cube,
+    decompose_si,
     decompose_whole,
     decomposition_arrays,
-    encode_chunks,
+    encode_si,
     encode_whole,
     load_whole,
     save_chunked,
@@ -70,36 +69,29 @@ def _whole_chain(i: int, src: Path, out: Path, plan: Plan, model_key):
 
 
 def _chunked_chain(i: int, src: Path, out: Path, plan: Plan, model_key):
+    """A lazily read file: its decomposition now, its encode and save as tasks of the graph.
+
+    The out-of-core decomposition makes its own passes over the chunks (each one dask
+    computation, on the scheduler in use: the cluster's workers with a client); the model's
+    ``encode`` of the lazy SI is a dask array whose chunk tasks join the pipeline's graph.
+    """
     import dask
 
-    stage, dec, dec_task = "load", None, None
+    stage = "load"
     try:
         si = load(src, lazy=True, chunks=plan.chunks)
         stage = "preprocess"
         si = apply_steps(si, plan.steps)
         stage = "decompose"
-        if plan.decompose is not None:
-            try:   # out-of-core, its passes on the cluster, where decompose takes lazy data
-                dec = _decompose(si, **plan.decompose)
-            except (IndexError, NotImplementedError, TypeError):
-                # else one task of the graph decomposes the preprocessed cube, which its
-                # chunks (read and preprocessed on the workers) are gathered into
-                dec_task = dask.delayed(decompose_cube, pure=False)(
-                    si.data, si.energy, si.valid, plan.decompose,
-                    dask_key_name=f"decompose-{i}-{uuid.uuid4().hex[:8]}")
+        dec = decompose_si(si, plan.decompose)
         stage = "encode"
-        if plan.model is None:
-            latents = {}
-        elif hasattr(plan.model, "encode"):
-            latents = encode_chunks(plan.model, model_key, si)
-        else:
-            raise TypeError("a callable model needs the whole scan: pass lazy=False")
+        latents = encode_si(plan.model, si, dec)
     except Exception as exc:
         return Failed.of(stage, exc)
     dec_arrays, dec_info = decomposition_arrays(dec)
     info = {"shape": list(si.shape), **dec_info, **plan.info(src, True)}
     return dask.delayed(save_chunked, pure=False)(
-        out, {"energy": si.energy, "valid": si.valid, **dec_arrays, **latents}, dec_task, info,
+        out, {"energy": si.energy, "valid": si.valid, **dec_arrays, **latents}, info,
         plan.overwrite, dask_key_name=f"save-{i}-{uuid.uuid4().hex[:8]}")
 
 
@@ -197,7 +189,7 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
                      else dask.delayed(model, name=f"model-{uuid.uuid4().hex}", traverse=False))
         tasks = [(_chunked_chain if c else _whole_chain)(i, src, out, plan, model_key)
                  for i, (src, out, c) in enumerate(zip(paths, outputs, chunked, strict=True))]
-        values = _compute(tasks, client, paths, chunked)
+        values = _compute(tasks, client, chunked)
     results = tuple(
         FileResult(src, None, c, error=str(v)) if isinstance(v, Failed)
         else FileResult(src, out, c, shapes=v)
@@ -208,8 +200,13 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
     return summary
 
 
-def _compute(tasks: list, client, paths: list[Path], chunked: list[bool]) -> list:
-    """Compute every file's task as one graph; an error escaping a chain names its file."""
+def _compute(tasks: list, client, chunked: list[bool]) -> list:
+    """Compute the files' tasks; an error escaping a chain becomes that file's failure.
+
+    With a client: one graph, one future per file. Without: the files read whole in one
+    computation (their chains never raise), then each lazily read file in its own (the local
+    scheduler stops a computation at its first error, which would not say whose chunk it was).
+    """
     import dask
 
     live = [i for i, t in enumerate(tasks) if not isinstance(t, Failed)]
@@ -222,14 +219,12 @@ def _compute(tasks: list, client, paths: list[Path], chunked: list[bool]) -> lis
             except Exception as exc:
                 values[i] = Failed.of("compute", exc)
         return values
-    try:
-        computed = dask.compute(*[tasks[i] for i in live])
-    except Exception as exc:   # only chunked chains can raise here (whole ones are guarded)
-        suspects = [str(paths[i]) for i in live if chunked[i]]
-        raise PipelineError(PipelineSummary(tuple(
-            FileResult(paths[i], None, chunked[i], error=f"compute: {type(exc).__name__}: "
-                       f"{exc} (while computing the chunked input(s) {', '.join(suspects)})")
-            for i in live if chunked[i]))) from exc
-    for i, v in zip(live, computed, strict=True):
-        values[i] = v
+    groups = [[i for i in live if not chunked[i]]] + [[i] for i in live if chunked[i]]
+    for group in filter(None, groups):
+        try:
+            computed = dask.compute(*[tasks[i] for i in group])
+        except Exception as exc:
+            computed = [Failed.of("compute", exc)] * len(group)
+        for i, v in zip(group, computed, strict=True):
+            values[i] = v
     return values
