@@ -6,6 +6,7 @@ import os
 import pickle
 import sys
 import time
+from types import SimpleNamespace
 
 import cloudpickle
 import numpy as np
@@ -216,7 +217,33 @@ def test_callable_steps_and_models_run_on_the_workers(scans, cluster, tmp_path):
     np.testing.assert_allclose(lazy_arrays["latent_low"], arrays["latent_low"], rtol=1e-6)
 
 
+def test_rvae_encodes_the_decompositions_maps_chunk_by_chunk(scans, cluster, tmp_path):
+    ref = apply_steps(scan(5), STEPS)
+    rv = ew.MultichannelRVAE(window=5, hidden=16, encoder_hidden=16, epochs=1, seed=0,
+                             device="cpu").fit(ew.decompose(ref, **PCA).maps[[0, 1]],
+                                               progress=False)
+    model = ew.pipeline.encode_maps(rv, [0, 1])
+    runs = [ew.run_pipeline(scans, tmp_path / name, steps=STEPS, decompose=PCA, model=model,
+                            lazy=lazy, chunks=CHUNKS, client=client)
+            for name, lazy, client in (("local", True, None), ("cluster", True, cluster),
+                                       ("whole", False, cluster))]
+    local, remote, whole = map(read_all, runs)
+    assert_same_maps(remote, local)
+    for arrays in (*local, *whole):          # what the rVAE gives for the maps written
+        expected = rv.encode(arrays["maps"][[0, 1]])
+        assert {"angle", "z"} <= set(expected)
+        for key, value in expected.items():
+            np.testing.assert_allclose(arrays[f"latent_{key}"], value, rtol=1e-5, atol=1e-5)
+    z = local[0]["latent_z"]
+    assert z.shape == (*SHAPE, rv.latent_dim) and np.isfinite(z[2:-2, 2:-2]).all()
+    assert np.isnan(z[0]).all()                              # windows cross the border
+
+
 # ---------------------------------------------------------------------------- bad inputs
+FITTED = SimpleNamespace(encode=lambda stack: {}, is_fitted=True)
+
+
+
 def test_corrupt_file_among_good_ones_is_named_and_the_others_are_written(scans, vae, cluster,
                                                                           tmp_path):
     folder = tmp_path / "in"
@@ -288,6 +315,11 @@ def test_missing_and_empty_inputs(tmp_path, vae):
     ({"decompose": None, "model": None}, ValueError, "nothing to compute"),
     ({"model": ew.SpectralVAE()}, ValueError, "not fitted"),
     ({"model": 3}, TypeError, "model"),
+    ({"model": ew.pipeline.encode_maps(ew.MultichannelRVAE(), [0])}, ValueError,
+     "MultichannelRVAE is not fitted"),
+    ({"model": ew.pipeline.encode_maps(FITTED, [0, 3])}, ValueError, "at least 4 components"),
+    ({"model": ew.pipeline.encode_maps(FITTED, [0]), "decompose": None}, ValueError,
+     "pass decompose="),
     ({"on_error": "ignore"}, ValueError, "on_error"),
     ({"lazy": "yes"}, TypeError, "lazy"),
     ({"client": "tcp://x:1"}, TypeError, "client"),
@@ -323,6 +355,15 @@ def test_client_closes_its_local_cluster():
     while psutil.pid_exists(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not psutil.pid_exists(pid)
+
+
+def test_encode_maps_refuses_bad_channels():
+    with pytest.raises(TypeError, match="MultichannelRVAE"):
+        ew.pipeline.encode_maps(object(), [0])
+    for channels, error in (([], TypeError), ("01", TypeError), ([0.5], TypeError),
+                            ([1, 1], ValueError), ([-1], ValueError)):
+        with pytest.raises(error, match="channels"):
+            ew.pipeline.encode_maps(FITTED, channels)
 
 
 def test_client_errors_name_the_fix(monkeypatch):

@@ -35,9 +35,10 @@ dask and ``distributed`` are imported inside the functions (the ``io`` extra).
 
 from .cluster import client
 from .graph import run_pipeline
+from .maps_model import EncodeMaps, encode_maps
 from .options import LAZY_ABOVE, STEP_METHODS
 from .results import FileResult, PipelineError, PipelineSummary
 from .stages import apply_steps
 
-__all__ = ["LAZY_ABOVE", "STEP_METHODS", "FileResult", "PipelineError", "PipelineSummary",
-           "apply_steps", "client", "run_pipeline"]
+__all__ = ["LAZY_ABOVE", "STEP_METHODS", "EncodeMaps", "FileResult", "PipelineError",
+           "PipelineSummary", "apply_steps", "client", "encode_maps", "run_pipeline"]

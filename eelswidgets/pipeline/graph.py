@@ -173,7 +173,7 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
         raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     lazy_above = check_int(lazy_above, "lazy_above", low=0)
     plan = Plan(check_steps(steps), check_decompose(decompose), model, chunks, overwrite)
-    check_model(model)
+    check_model(model, plan.decompose)
     if plan.decompose is None and model is None:
         raise ValueError("nothing to compute: give decompose= (e.g. {'n_components': 4}) "
                          "and/or a fitted model=")
