@@ -101,8 +101,10 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
     """Load, preprocess, decompose and encode many spectrum images; save their maps.
 
     Everything is computed as one dask graph, once: on the cluster of ``client``, or with the
-    local threaded scheduler when ``client`` is None (see the module docstring for the two
-    paths a file can take). One maps file is written per input, atomically:
+    local threaded scheduler when ``client`` is None (then the files read whole in one
+    computation and each chunked file in its own). The out-of-core decomposition of a
+    chunked file makes its passes over the chunks before (see :mod:`eelswidgets.pipeline`
+    for the two paths a file can take). One maps file is written per input, atomically:
     ``out_dir/<name>.maps.npz`` (read it with :func:`eelswidgets.io.load_maps`), holding
     ``energy`` and ``valid``, with ``decompose`` the arrays ``maps`` (k, ny, nx), ``spectra``
     (k, ne) and ``scree``, and with ``model`` the array ``latent`` (ny, nx, d) (or
@@ -123,13 +125,18 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
         ``si -> SpectrumImage`` (shipped to the workers; it must be picklable there).
     decompose : dict, optional
         Arguments of :func:`eelswidgets.decompose`, e.g. ``{"n_components": 4,
-        "method": "nmf", "random_state": 0}``; None skips the decomposition.
+        "method": "nmf", "random_state": 0}``; None skips the decomposition. Chunked files
+        are decomposed out of core, where an NMF's ``max_iter`` counts passes over the
+        chunks (leave it out: 5 passes; in memory scikit-learn's 200 iterations).
     model : fitted model or callable, optional
-        A fitted model whose ``encode(si)`` gives the latent maps (e.g. a
-        :class:`~eelswidgets.SpectralVAE` fitted on a reference scan; it must have been
-        fitted on the energy axis the steps produce), or a function ``(si, decomposition) ->
-        array or dict of arrays`` (e.g. ``lambda si, dec: rvae.encode(dec.maps[[0, 1, 2]])``).
-        It is shipped once to each worker that needs it.
+        A fitted model whose ``encode(si)`` gives the latent maps (a
+        :class:`~eelswidgets.SpectralVAE`, :class:`~eelswidgets.Spec2Im` fitted on the energy
+        axis the steps produce, or an :class:`~eelswidgets.Im2Spec` on files with a HAADF
+        image); :func:`encode_maps` ``(rvae, channels)`` for a multichannel rVAE on the
+        decomposition's maps; or a function ``(si, decomposition) -> array or dict of
+        arrays``. Chunked files are encoded chunk by chunk on the workers (a function gets
+        the lazy SI and runs in this process). The model is shipped to the workers that
+        need it.
     lazy : "auto", bool
         Read files chunk-wise (``True``), whole (``False``), or chunk-wise only when larger
         than ``lazy_above`` bytes on disk (``"auto"``; ``.npz``/``.msa`` are always read
