@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ from .stages import (
 )
 
 __all__ = ["run_pipeline"]
+
+BUILD_THREADS = 4   # chunked files decomposed at once on a cluster
 
 
 @dataclass(frozen=True)
@@ -194,8 +198,10 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
     with dask.config.set(scheduler=scheduler):
         model_key = (None if model is None
                      else dask.delayed(model, name=f"model-{uuid.uuid4().hex}", traverse=False))
-        tasks = [(_chunked_chain if c else _whole_chain)(i, src, out, plan, model_key)
-                 for i, (src, out, c) in enumerate(zip(paths, outputs, chunked, strict=True))]
+        jobs = [functools.partial(_chunked_chain if c else _whole_chain, i, src, out, plan,
+                                  model_key)
+                for i, (src, out, c) in enumerate(zip(paths, outputs, chunked, strict=True))]
+        tasks = _build(jobs, client, sum(chunked))
         values = _compute(tasks, client, chunked)
     results = tuple(
         FileResult(src, None, c, error=str(v)) if isinstance(v, Failed)
@@ -205,6 +211,20 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
     if summary.failed and on_error == "raise":
         raise PipelineError(summary)
     return summary
+
+
+def _build(jobs: list, client, n_chunked: int) -> list:
+    """Every file's task; with a client, the chunked files' decompositions side by side.
+
+    A chunked file's out-of-core decomposition runs while its task is built, as computations
+    on the cluster that mostly wait on it; a few threads overlap the files' (each
+    decomposition's own passes stay in order). The local scheduler already uses every core
+    for one file's passes, so without a client the files are built one after another.
+    """
+    if client is None or n_chunked < 2:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(min(BUILD_THREADS, n_chunked)) as pool:
+        return list(pool.map(lambda job: job(), jobs))
 
 
 def _compute(tasks: list, client, chunked: list[bool]) -> list:
