@@ -14,6 +14,7 @@ import psutil
 import pytest
 from dask.callbacks import Callback
 from test_decomposition import matched_correlations
+from test_decomposition_lazy import Results
 
 import eelswidgets as ew
 from eelswidgets.pipeline import PipelineError, apply_steps
@@ -37,10 +38,11 @@ def scan(seed: int) -> ew.SpectrumImage:
 
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory):
-    """Three small scans in a folder: two own .h5 files and one .zarr store."""
+    """Three small scans in a folder: two own .h5 files and one chunked .zarr store."""
     folder = tmp_path_factory.mktemp("scans")
-    for seed, name in ((0, "a.h5"), (1, "b.h5"), (2, "c.zarr")):
+    for seed, name in ((0, "a.h5"), (1, "b.h5")):
         scan(seed).save(folder / name)
+    scan(2).as_lazy(CHUNKS).save(folder / "c.zarr")       # stored in chunks of CHUNKS
     return folder
 
 
@@ -164,6 +166,16 @@ def test_chunked_files_give_the_in_memory_maps(scans, vae, single, chunked, tmp_
         np.testing.assert_allclose(lazy["maps"], whole["maps"],
                                    atol=1e-4 * np.abs(whole["maps"]).max())
         np.testing.assert_allclose(lazy["scree"], whole["scree"], rtol=1e-4, atol=1e-8)
+
+
+def test_chunked_files_are_never_gathered(scans, vae, tmp_path):
+    """No task of a chunked run (read, preprocess, decomposition passes, encode) returns more
+    spectra than one chunk holds: the cube is never gathered onto one worker."""
+    ne = apply_steps(scan(0), STEPS).ne          # remove_zlp crops the energy axis
+    with Results(ne) as seen:
+        ew.run_pipeline(scans, tmp_path, steps=STEPS, decompose=LAZY_NMF, model=vae,
+                        lazy=True, chunks=CHUNKS)
+    assert seen.spectra == CHUNKS[0] * CHUNKS[1] and seen.computes > 3
 
 
 def test_windowed_model_encodes_chunked_files_on_the_cluster(scans, cluster, tmp_path):
