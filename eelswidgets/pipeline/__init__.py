@@ -19,13 +19,14 @@ Each file takes one of two paths:
   workers with a client): PCA three (a first chunk, the covariance, the maps), NMF a sample, up
   to ``max_iter`` passes of ``MiniBatchNMF.partial_fit`` (``max_iter`` counts passes here;
   default 5) that read the chunks two at a time, one computation per pair (the estimator is
-  updated in between), and the maps; a factorisation that iterates cannot be one graph. The
-  model's ``encode`` of the lazy spectrum image (SpectralVAE, Im2Spec, Spec2Im) returns dask
-  arrays chunked like the scan, whose chunk tasks join the graph, ahead of the file's save
-  task; :func:`encode_maps` does the same for an rVAE on the decomposition's maps. A function
-  model runs here on the lazy spectrum image and the decomposition (return dask arrays to keep
-  its work on the workers). Each pass and the encode read and preprocess the file's chunks
-  again (save preprocessed files first, e.g. as ``.zarr``, where the preprocessing is costly).
+  updated in between), and the maps; a factorisation that iterates cannot be one graph (with a
+  client, up to four files' decompositions run side by side, from threads here). The model's
+  ``encode`` of the lazy spectrum image (SpectralVAE, Im2Spec, Spec2Im) returns dask arrays
+  chunked like the scan, whose chunk tasks join the graph, ahead of the file's save task;
+  :func:`encode_maps` does the same for an rVAE on the decomposition's maps. A function model
+  runs here on the lazy spectrum image and the decomposition (return dask arrays to keep its
+  work on the workers). Each pass and the encode read and preprocess the file's chunks again
+  (save preprocessed files first, e.g. as ``.zarr``, where the preprocessing is costly).
 
 Modules: :mod:`.cluster` (:func:`client`), :mod:`.options` (the checks made before anything
 runs), :mod:`.stages` (the tasks of a file's chain), :mod:`.graph` (:func:`run_pipeline`),
