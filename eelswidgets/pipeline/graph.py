@@ -75,9 +75,9 @@ def _whole_chain(i: int, src: Path, out: Path, plan: Plan, model_key):
 def _chunked_chain(i: int, src: Path, out: Path, plan: Plan, model_key):
     """A lazily read file: its decomposition now, its encode and save as tasks of the graph.
 
-    The out-of-core decomposition makes its own passes over the chunks (each one dask
-    computation, on the scheduler in use: the cluster's workers with a client); the model's
-    ``encode`` of the lazy SI is a dask array whose chunk tasks join the pipeline's graph.
+    The out-of-core decomposition makes its own passes over the chunks (dask computations on
+    the scheduler in use: the cluster's workers with a client); the model's ``encode`` of the
+    lazy SI is a dask array whose chunk tasks join the pipeline's graph.
     """
     import dask
 
