@@ -7,14 +7,18 @@ process, ``ew.run_pipeline`` takes every file through load -> remove_zlp -> clip
 -> VAE encode -> save maps:
 
 - ``single``: no client; dask's threaded scheduler with 2 threads in this process;
-- ``cluster``: ``ew.client(n_workers=2, threads_per_worker=1)`` (2 worker processes).
+- ``cluster``: ``ew.client(n_workers=2, threads_per_worker=1)`` (2 worker processes);
+- ``single_chunked`` and ``cluster_chunked``: the same with every file read chunk by chunk
+  (``lazy=True``, 4 x 4 chunks of the scan): out-of-core NMF (``MiniBatchNMF`` passes over
+  the chunks, ``max_iter`` = 5 passes) and the VAE's chunk-wise ``encode``.
 
 Each case reports the wall time of the pipeline (best of ``--repeats``, default 1; the first
 run separately), the cluster's start-up time (starting the workers and importing torch,
 scikit-learn and eelswidgets on them, before the timed runs), and the peak resident memory
-of every process involved (``ru_maxrss``: the case's own process, and each worker's),
-summed. Both cases use one BLAS/OpenMP thread per worker thread. The maps of the two cases
-are compared.
+of every process involved (``VmHWM``: the case's own process, and each worker's),
+summed. Every case uses one BLAS/OpenMP thread per worker thread. The maps of the single and
+cluster runs are compared (whole with whole, chunked with chunked), and the chunked runs
+with the whole ones (latents; the NMF spectra by correlation: a different NMF solver).
 
 Run with the code to measure on the import path, e.g.
 ``PYTHONPATH=. python bench/bench_distributed.py [--quick]``; prints JSON with the ratios
@@ -35,9 +39,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-CASES = ("single", "cluster")
+CASES = ("single", "cluster", "single_chunked", "cluster_chunked")
 STEPS = [("remove_zlp", {"fit_window": (1.0, 2.5)}), ("clip", {"lo": 0.0})]
 DECOMPOSE = {"n_components": 3, "method": "nmf", "random_state": 0, "max_iter": 200}
+CHUNKED_DECOMPOSE = {"n_components": 3, "method": "nmf", "random_state": 0}   # 5 passes
 
 
 def _parse(argv=None) -> argparse.Namespace:
@@ -50,6 +55,7 @@ def _parse(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     p.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)   # one case, in a child
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--chunks", type=int, nargs=2, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -85,6 +91,15 @@ def _write_inputs(folder: Path, n_files: int, shape) -> None:
 
 
 def _maxrss_mb() -> float:
+    """Peak resident memory of this process (``VmHWM``: unlike ``ru_maxrss``, not inherited
+    from the process that started this one across ``exec``), in MiB."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -100,7 +115,7 @@ def _warm_up() -> float:
     return time.perf_counter() - t0
 
 
-def _run_case(case: str, folder: Path, repeats: int) -> dict:
+def _run_case(case: str, folder: Path, repeats: int, chunks) -> dict:
     import dask
     import torch
 
@@ -109,7 +124,7 @@ def _run_case(case: str, folder: Path, repeats: int) -> dict:
     torch.set_num_threads(1)
     vae = ew.SpectralVAE.load(folder / "vae.safetensors")
     client, startup = None, 0.0
-    if case == "cluster":
+    if case.startswith("cluster"):
         t0 = time.perf_counter()
         client = ew.client(n_workers=2, threads_per_worker=1)
         client.run(_warm_up)
@@ -118,10 +133,12 @@ def _run_case(case: str, folder: Path, repeats: int) -> dict:
         _warm_up()
         dask.config.set(num_workers=2)
     times = []
+    lazy = case.endswith("chunked")
     for r in range(repeats):
         t0 = time.perf_counter()
         summary = ew.run_pipeline(folder / "in", folder / f"out_{case}_{r}", steps=STEPS,
-                                  decompose=DECOMPOSE, model=vae, lazy=False, client=client)
+                                  decompose=CHUNKED_DECOMPOSE if lazy else DECOMPOSE,
+                                  model=vae, lazy=lazy, chunks=chunks, client=client)
         times.append(time.perf_counter() - t0)
     workers = []
     if client is not None:
@@ -134,23 +151,40 @@ def _run_case(case: str, folder: Path, repeats: int) -> dict:
             "written": [p.name for p in summary.written]}
 
 
-def _max_difference(folder: Path) -> float:
+def _compare(folder: Path, a: str, b: str, keys=None) -> float:
+    """The largest absolute difference between the maps files of cases ``a`` and ``b``."""
     import eelswidgets as ew
 
     worst = 0.0
-    for a in sorted((folder / "out_single_0").iterdir()):
-        x, _ = ew.load_maps(a)
-        y, _ = ew.load_maps(folder / "out_cluster_0" / a.name)
-        for key in x:
+    for path in sorted((folder / f"out_{a}_0").iterdir()):
+        x, _ = ew.load_maps(path)
+        y, _ = ew.load_maps(folder / f"out_{b}_0" / path.name)
+        for key in x if keys is None else keys:
             d = np.abs(x[key].astype(np.float64) - y[key])
             worst = max(worst, float(np.nanmax(d)) if d.size else 0.0)
+    return worst
+
+
+def _spectra_correlation(folder: Path) -> float:
+    """The lowest correlation of a whole run's NMF spectrum with its chunked match."""
+    from scipy.optimize import linear_sum_assignment
+
+    import eelswidgets as ew
+
+    worst = 1.0
+    for path in sorted((folder / "out_single_0").iterdir()):
+        x = ew.load_maps(path)[0]["spectra"]
+        y = ew.load_maps(folder / "out_single_chunked_0" / path.name)[0]["spectra"]
+        c = np.corrcoef(np.vstack([x, y]))[: len(x), len(x):]
+        rows, cols = linear_sum_assignment(-c)
+        worst = min(worst, float(c[rows, cols].min()))
     return worst
 
 
 def main(argv=None) -> dict:
     args = _parse(argv)
     if args.case:
-        print(json.dumps(_run_case(args.case, args.dir, args.repeats)))
+        print(json.dumps(_run_case(args.case, args.dir, args.repeats, tuple(args.chunks))))
         return {}
     n_files = args.files or (2 if args.quick else 4)
     shape = tuple(args.shape) if args.shape else ((32, 32, 256) if args.quick
@@ -164,9 +198,16 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         _write_inputs(folder, n_files, shape)
         prepare = time.perf_counter() - t0
+        chunks = (max(1, shape[0] // 4), max(1, shape[1] // 4))
         cases = run_fresh(__file__, CASES, "--dir", str(folder), "--repeats",
-                          str(args.repeats))
-        worst = _max_difference(folder)
+                          str(args.repeats), "--chunks", *map(str, chunks))
+        differences = {
+            "single_vs_cluster": _compare(folder, "single", "cluster"),
+            "single_vs_cluster_chunked": _compare(folder, "single_chunked", "cluster_chunked"),
+            "latent_whole_vs_chunked": _compare(folder, "single", "single_chunked",
+                                                ("latent",)),
+        }
+        correlation = _spectra_correlation(folder)
     single, cluster = cases["single"], cases["cluster"]
     result = {
         "benchmark": "distributed",
@@ -182,8 +223,17 @@ def main(argv=None) -> dict:
                 cluster["seconds_first"] / single["seconds_first"],
             "peak_rss_total_cluster_over_single":
                 cluster["peak_rss_mb_total"] / single["peak_rss_mb_total"],
+            "seconds_best_chunked_cluster_over_single":
+                cases["cluster_chunked"]["seconds_best"]
+                / cases["single_chunked"]["seconds_best"],
+            "seconds_best_chunked_over_whole_single":
+                cases["single_chunked"]["seconds_best"] / single["seconds_best"],
+            "peak_rss_total_chunked_over_whole_single":
+                cases["single_chunked"]["peak_rss_mb_total"] / single["peak_rss_mb_total"],
         },
-        "max_abs_difference_of_maps": worst,
+        "chunks": list(chunks),
+        "max_abs_difference_of_maps": differences,
+        "min_nmf_spectra_correlation_chunked_vs_whole": correlation,
         "cases": cases,
         "env": environment(),
     }

@@ -6,12 +6,15 @@ import os
 import pickle
 import sys
 import time
+from types import SimpleNamespace
 
 import cloudpickle
 import numpy as np
 import psutil
 import pytest
 from dask.callbacks import Callback
+from test_decomposition import matched_correlations
+from test_decomposition_lazy import Results
 
 import eelswidgets as ew
 from eelswidgets.pipeline import PipelineError, apply_steps
@@ -23,6 +26,9 @@ SHAPE, NE = (20, 24), 96
 CHUNKS = (8, 8)         # 3 x 3 chunks with ragged edges: chunking matters
 STEPS = [("remove_zlp", {"fit_window": (0.2, 0.35)}), ("clip", {"lo": 0.0})]
 DECOMPOSE = {"n_components": 3, "method": "nmf", "random_state": 0, "max_iter": 300}
+# lazily read files are decomposed out of core: for NMF, max_iter counts passes (default 5)
+LAZY_NMF = {"n_components": 3, "method": "nmf", "random_state": 0}
+PCA = {"n_components": 3, "method": "pca"}
 
 
 def scan(seed: int) -> ew.SpectrumImage:
@@ -32,10 +38,11 @@ def scan(seed: int) -> ew.SpectrumImage:
 
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory):
-    """Three small scans in a folder: two own .h5 files and one .zarr store."""
+    """Three small scans in a folder: two own .h5 files and one chunked .zarr store."""
     folder = tmp_path_factory.mktemp("scans")
-    for seed, name in ((0, "a.h5"), (1, "b.h5"), (2, "c.zarr")):
+    for seed, name in ((0, "a.h5"), (1, "b.h5")):
         scan(seed).save(folder / name)
+    scan(2).as_lazy(CHUNKS).save(folder / "c.zarr")       # stored in chunks of CHUNKS
     return folder
 
 
@@ -129,12 +136,60 @@ def test_all_files_are_one_graph_computed_once(scans, vae, cluster, tmp_path, mo
     assert calls == [3]                             # one submission, one future per file
 
 
-def test_chunked_files_on_the_cluster_give_the_same_maps(scans, vae, single, cluster,
-                                                         tmp_path):
-    res = ew.run_pipeline(scans, tmp_path, steps=STEPS, decompose=DECOMPOSE, model=vae,
+@pytest.fixture(scope="module")
+def chunked(scans, vae, tmp_path_factory):
+    """Every file read chunk by chunk (3 x 3 chunks), this process, no cluster."""
+    out = tmp_path_factory.mktemp("chunked")
+    return ew.run_pipeline(scans, out, steps=STEPS, decompose=LAZY_NMF, model=vae, lazy=True,
+                           chunks=CHUNKS)
+
+
+def test_chunked_files_on_the_cluster_give_the_single_process_maps(scans, vae, chunked,
+                                                                   cluster, tmp_path):
+    res = ew.run_pipeline(scans, tmp_path, steps=STEPS, decompose=LAZY_NMF, model=vae,
                           lazy=True, chunks=CHUNKS, client=cluster)
+    assert all(r.lazy for r in res.results) and all(r.lazy for r in chunked.results)
+    assert_same_maps(read_all(res), read_all(chunked))
+
+
+def test_chunked_files_give_the_in_memory_maps(scans, vae, single, chunked, tmp_path):
+    """Out-of-core NMF finds the in-memory NMF's spectra (as the decomposition tests define);
+    the chunk-wise encode is the in-memory one; out-of-core PCA is the in-memory PCA."""
+    for lazy, whole in zip(read_all(chunked), read_all(single), strict=True):
+        np.testing.assert_allclose(lazy["latent"], whole["latent"], rtol=1e-5, atol=1e-6)
+        assert matched_correlations(lazy["spectra"], whole["spectra"]).min() >= 0.95
+        assert lazy["maps"].shape == whole["maps"].shape and np.all(lazy["maps"] >= 0)
+    runs = [ew.run_pipeline(scans, tmp_path / str(lazy), steps=STEPS, decompose=PCA,
+                            lazy=lazy, chunks=CHUNKS) for lazy in (True, False)]
+    for lazy, whole in zip(*map(read_all, runs), strict=True):
+        np.testing.assert_allclose(lazy["spectra"], whole["spectra"], atol=1e-5)
+        np.testing.assert_allclose(lazy["maps"], whole["maps"],
+                                   atol=1e-4 * np.abs(whole["maps"]).max())
+        np.testing.assert_allclose(lazy["scree"], whole["scree"], rtol=1e-4, atol=1e-8)
+
+
+def test_chunked_files_are_never_gathered(scans, vae, tmp_path):
+    """No task of a chunked run (read, preprocess, decomposition passes, encode) returns more
+    spectra than one chunk holds: the cube is never gathered onto one worker."""
+    ne = apply_steps(scan(0), STEPS).ne          # remove_zlp crops the energy axis
+    with Results(ne) as seen:
+        ew.run_pipeline(scans, tmp_path, steps=STEPS, decompose=LAZY_NMF, model=vae,
+                        lazy=True, chunks=CHUNKS)
+    assert seen.spectra == CHUNKS[0] * CHUNKS[1] and seen.computes > 3
+
+
+def test_windowed_model_encodes_chunked_files_on_the_cluster(scans, cluster, tmp_path):
+    """Im2Spec encodes the windows around every pixel, across chunk borders, on the workers."""
+    ref = apply_steps(scan(5), STEPS)
+    im = ew.Im2Spec(latent_dim=2, window=6, nb_filters=4, n_dilated=1, epochs=1, seed=0,
+                    device="cpu").fit(ref, progress=False)
+    whole = ew.run_pipeline(scans, tmp_path / "whole", steps=STEPS, model=im, lazy=False)
+    res = ew.run_pipeline(scans, tmp_path / "chunked", steps=STEPS, model=im, lazy=True,
+                          chunks=CHUNKS, client=cluster)
     assert all(r.lazy for r in res.results)
-    assert_same_maps(read_all(res), read_all(single))
+    assert_same_maps(read_all(res), read_all(whole))
+    latent = read_all(res)[1]["latent"]
+    assert latent.shape == (*SHAPE, 2) and np.isfinite(latent[3:-3, 3:-3]).all()
 
 
 def test_auto_reads_large_files_chunk_wise(scans, vae, tmp_path):
@@ -166,9 +221,41 @@ def test_callable_steps_and_models_run_on_the_workers(scans, cluster, tmp_path):
     si = ew.load(scans / "b.h5").crop(0, 10, 0, 12)
     np.testing.assert_allclose(arrays["latent_low"], si.energy_image(0.3, 1.0), rtol=1e-6)
     assert arrays["latent_high"].shape == (10, 12)
+    # a lazily read file: the function gets the lazy SI and the out-of-core decomposition
+    crop = ("crop", {"y0": 0, "y1": 10, "x0": 0, "x1": 12})
+    res = ew.run_pipeline(scans, tmp_path / "chunked", steps=[crop], model=energy_maps,
+                          decompose=PCA, lazy=True, chunks=CHUNKS, client=cluster)
+    lazy_arrays, _ = ew.load_maps(res.written[1])
+    np.testing.assert_allclose(lazy_arrays["latent_low"], arrays["latent_low"], rtol=1e-6)
+
+
+def test_rvae_encodes_the_decompositions_maps_chunk_by_chunk(scans, cluster, tmp_path):
+    ref = apply_steps(scan(5), STEPS)
+    rv = ew.MultichannelRVAE(window=5, hidden=16, encoder_hidden=16, epochs=1, seed=0,
+                             device="cpu").fit(ew.decompose(ref, **PCA).maps[[0, 1]],
+                                               progress=False)
+    model = ew.pipeline.encode_maps(rv, [0, 1])
+    runs = [ew.run_pipeline(scans, tmp_path / name, steps=STEPS, decompose=PCA, model=model,
+                            lazy=lazy, chunks=CHUNKS, client=client)
+            for name, lazy, client in (("local", True, None), ("cluster", True, cluster),
+                                       ("whole", False, cluster))]
+    local, remote, whole = map(read_all, runs)
+    assert_same_maps(remote, local)
+    for arrays in (*local, *whole):          # what the rVAE gives for the maps written
+        expected = rv.encode(arrays["maps"][[0, 1]])
+        assert {"angle", "z"} <= set(expected)
+        for key, value in expected.items():
+            np.testing.assert_allclose(arrays[f"latent_{key}"], value, rtol=1e-5, atol=1e-5)
+    z = local[0]["latent_z"]
+    assert z.shape == (*SHAPE, rv.latent_dim) and np.isfinite(z[2:-2, 2:-2]).all()
+    assert np.isnan(z[0]).all()                              # windows cross the border
 
 
 # ---------------------------------------------------------------------------- bad inputs
+FITTED = SimpleNamespace(encode=lambda stack: {}, is_fitted=True)
+
+
+
 def test_corrupt_file_among_good_ones_is_named_and_the_others_are_written(scans, vae, cluster,
                                                                           tmp_path):
     folder = tmp_path / "in"
@@ -206,9 +293,13 @@ def test_error_while_computing_a_chunked_file_names_it(scans, vae, cluster, tmp_
                               chunks=CHUNKS, client=cluster, on_error="collect")
     assert [r.ok for r in summary.results] == [True, False], summary
     assert "chunk refused" in summary.failed[0].error
-    with pytest.raises(PipelineError, match=r"b\.h5.*chunk refused"):     # no cluster
-        ew.run_pipeline([scans / "a.h5", scans / "b.h5"], tmp_path,
-                        steps=[*STEPS, break_b], model=vae, lazy=True, chunks=CHUNKS)
+    for decompose in (None, PCA):     # no cluster; failing in the encode / decompose stage
+        out = tmp_path / f"local-{decompose is None}"
+        with pytest.raises(PipelineError, match=r"b\.h5: \w+: ValueError: chunk refused") as e:
+            ew.run_pipeline([scans / "a.h5", scans / "b.h5"], out, decompose=decompose,
+                            steps=[*STEPS, break_b], model=vae, lazy=True, chunks=CHUNKS)
+        assert "a.h5" not in str(e.value)
+        assert [p.name for p in out.iterdir()] == ["a.maps.npz"]
 
 
 def test_missing_and_empty_inputs(tmp_path, vae):
@@ -236,6 +327,11 @@ def test_missing_and_empty_inputs(tmp_path, vae):
     ({"decompose": None, "model": None}, ValueError, "nothing to compute"),
     ({"model": ew.SpectralVAE()}, ValueError, "not fitted"),
     ({"model": 3}, TypeError, "model"),
+    ({"model": ew.pipeline.encode_maps(ew.MultichannelRVAE(), [0])}, ValueError,
+     "MultichannelRVAE is not fitted"),
+    ({"model": ew.pipeline.encode_maps(FITTED, [0, 3])}, ValueError, "at least 4 components"),
+    ({"model": ew.pipeline.encode_maps(FITTED, [0]), "decompose": None}, ValueError,
+     "pass decompose="),
     ({"on_error": "ignore"}, ValueError, "on_error"),
     ({"lazy": "yes"}, TypeError, "lazy"),
     ({"client": "tcp://x:1"}, TypeError, "client"),
@@ -271,6 +367,15 @@ def test_client_closes_its_local_cluster():
     while psutil.pid_exists(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not psutil.pid_exists(pid)
+
+
+def test_encode_maps_refuses_bad_channels():
+    with pytest.raises(TypeError, match="MultichannelRVAE"):
+        ew.pipeline.encode_maps(object(), [0])
+    for channels, error in (([], TypeError), ("01", TypeError), ([0.5], TypeError),
+                            ([1, 1], ValueError), ([-1], ValueError)):
+        with pytest.raises(error, match="channels"):
+            ew.pipeline.encode_maps(FITTED, channels)
 
 
 def test_client_errors_name_the_fix(monkeypatch):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._checks import check_choice, check_int
-from ..decomposition import decompose as _decompose
 from ..io import load
 from .options import (
     LAZY_ABOVE,
@@ -23,10 +24,10 @@ from .options import (
 from .results import Failed, FileResult, PipelineError, PipelineSummary
 from .stages import (
     apply_steps,
-    decompose_cube,
+    decompose_si,
     decompose_whole,
     decomposition_arrays,
-    encode_chunks,
+    encode_si,
     encode_whole,
     load_whole,
     save_chunked,
@@ -35,6 +36,8 @@ from .stages import (
 )
 
 __all__ = ["run_pipeline"]
+
+BUILD_THREADS = 4   # chunked files decomposed at once on a cluster
 
 
 @dataclass(frozen=True)
@@ -70,36 +73,29 @@ def _whole_chain(i: int, src: Path, out: Path, plan: Plan, model_key):
 
 
 def _chunked_chain(i: int, src: Path, out: Path, plan: Plan, model_key):
+    """A lazily read file: its decomposition now, its encode and save as tasks of the graph.
+
+    The out-of-core decomposition makes its own passes over the chunks (dask computations on
+    the scheduler in use: the cluster's workers with a client); the model's ``encode`` of the
+    lazy SI is a dask array whose chunk tasks join the pipeline's graph.
+    """
     import dask
 
-    stage, dec, dec_task = "load", None, None
+    stage = "load"
     try:
         si = load(src, lazy=True, chunks=plan.chunks)
         stage = "preprocess"
         si = apply_steps(si, plan.steps)
         stage = "decompose"
-        if plan.decompose is not None:
-            try:   # out-of-core, its passes on the cluster, where decompose takes lazy data
-                dec = _decompose(si, **plan.decompose)
-            except (IndexError, NotImplementedError, TypeError):
-                # else one task of the graph decomposes the preprocessed cube, which its
-                # chunks (read and preprocessed on the workers) are gathered into
-                dec_task = dask.delayed(decompose_cube, pure=False)(
-                    si.data, si.energy, si.valid, plan.decompose,
-                    dask_key_name=f"decompose-{i}-{uuid.uuid4().hex[:8]}")
+        dec = decompose_si(si, plan.decompose)
         stage = "encode"
-        if plan.model is None:
-            latents = {}
-        elif hasattr(plan.model, "encode"):
-            latents = encode_chunks(plan.model, model_key, si)
-        else:
-            raise TypeError("a callable model needs the whole scan: pass lazy=False")
+        latents = encode_si(plan.model, si, dec)
     except Exception as exc:
         return Failed.of(stage, exc)
     dec_arrays, dec_info = decomposition_arrays(dec)
     info = {"shape": list(si.shape), **dec_info, **plan.info(src, True)}
     return dask.delayed(save_chunked, pure=False)(
-        out, {"energy": si.energy, "valid": si.valid, **dec_arrays, **latents}, dec_task, info,
+        out, {"energy": si.energy, "valid": si.valid, **dec_arrays, **latents}, info,
         plan.overwrite, dask_key_name=f"save-{i}-{uuid.uuid4().hex[:8]}")
 
 
@@ -109,8 +105,10 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
     """Load, preprocess, decompose and encode many spectrum images; save their maps.
 
     Everything is computed as one dask graph, once: on the cluster of ``client``, or with the
-    local threaded scheduler when ``client`` is None (see the module docstring for the two
-    paths a file can take). One maps file is written per input, atomically:
+    local threaded scheduler when ``client`` is None (then the files read whole in one
+    computation and each chunked file in its own). The out-of-core decomposition of a
+    chunked file makes its passes over the chunks before (see :mod:`eelswidgets.pipeline`
+    for the two paths a file can take). One maps file is written per input, atomically:
     ``out_dir/<name>.maps.npz`` (read it with :func:`eelswidgets.io.load_maps`), holding
     ``energy`` and ``valid``, with ``decompose`` the arrays ``maps`` (k, ny, nx), ``spectra``
     (k, ne) and ``scree``, and with ``model`` the array ``latent`` (ny, nx, d) (or
@@ -131,13 +129,18 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
         ``si -> SpectrumImage`` (shipped to the workers; it must be picklable there).
     decompose : dict, optional
         Arguments of :func:`eelswidgets.decompose`, e.g. ``{"n_components": 4,
-        "method": "nmf", "random_state": 0}``; None skips the decomposition.
+        "method": "nmf", "random_state": 0}``; None skips the decomposition. Chunked files
+        are decomposed out of core, where an NMF's ``max_iter`` counts passes over the
+        chunks (leave it out: 5 passes; in memory scikit-learn's 200 iterations).
     model : fitted model or callable, optional
-        A fitted model whose ``encode(si)`` gives the latent maps (e.g. a
-        :class:`~eelswidgets.SpectralVAE` fitted on a reference scan; it must have been
-        fitted on the energy axis the steps produce), or a function ``(si, decomposition) ->
-        array or dict of arrays`` (e.g. ``lambda si, dec: rvae.encode(dec.maps[[0, 1, 2]])``).
-        It is shipped once to each worker that needs it.
+        A fitted model whose ``encode(si)`` gives the latent maps (a
+        :class:`~eelswidgets.SpectralVAE`, :class:`~eelswidgets.Spec2Im` fitted on the energy
+        axis the steps produce, or an :class:`~eelswidgets.Im2Spec` on files with a HAADF
+        image); :func:`encode_maps` ``(rvae, channels)`` for a multichannel rVAE on the
+        decomposition's maps; or a function ``(si, decomposition) -> array or dict of
+        arrays``. Chunked files are encoded chunk by chunk on the workers (a function gets
+        the lazy SI and runs in this process). The model is shipped to the workers that
+        need it.
     lazy : "auto", bool
         Read files chunk-wise (``True``), whole (``False``), or chunk-wise only when larger
         than ``lazy_above`` bytes on disk (``"auto"``; ``.npz``/``.msa`` are always read
@@ -181,7 +184,7 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
         raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     lazy_above = check_int(lazy_above, "lazy_above", low=0)
     plan = Plan(check_steps(steps), check_decompose(decompose), model, chunks, overwrite)
-    check_model(model)
+    check_model(model, plan.decompose)
     if plan.decompose is None and model is None:
         raise ValueError("nothing to compute: give decompose= (e.g. {'n_components': 4}) "
                          "and/or a fitted model=")
@@ -195,9 +198,11 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
     with dask.config.set(scheduler=scheduler):
         model_key = (None if model is None
                      else dask.delayed(model, name=f"model-{uuid.uuid4().hex}", traverse=False))
-        tasks = [(_chunked_chain if c else _whole_chain)(i, src, out, plan, model_key)
-                 for i, (src, out, c) in enumerate(zip(paths, outputs, chunked, strict=True))]
-        values = _compute(tasks, client, paths, chunked)
+        jobs = [functools.partial(_chunked_chain if c else _whole_chain, i, src, out, plan,
+                                  model_key)
+                for i, (src, out, c) in enumerate(zip(paths, outputs, chunked, strict=True))]
+        tasks = _build(jobs, client, sum(chunked))
+        values = _compute(tasks, client, chunked)
     results = tuple(
         FileResult(src, None, c, error=str(v)) if isinstance(v, Failed)
         else FileResult(src, out, c, shapes=v)
@@ -208,8 +213,27 @@ def run_pipeline(inputs, out_dir, *, steps=(), decompose: Mapping | None = None,
     return summary
 
 
-def _compute(tasks: list, client, paths: list[Path], chunked: list[bool]) -> list:
-    """Compute every file's task as one graph; an error escaping a chain names its file."""
+def _build(jobs: list, client, n_chunked: int) -> list:
+    """Every file's task; with a client, the chunked files' decompositions side by side.
+
+    A chunked file's out-of-core decomposition runs while its task is built, as computations
+    on the cluster that mostly wait on it; a few threads overlap the files' (each
+    decomposition's own passes stay in order). The local scheduler already uses every core
+    for one file's passes, so without a client the files are built one after another.
+    """
+    if client is None or n_chunked < 2:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(min(BUILD_THREADS, n_chunked)) as pool:
+        return list(pool.map(lambda job: job(), jobs))
+
+
+def _compute(tasks: list, client, chunked: list[bool]) -> list:
+    """Compute the files' tasks; an error escaping a chain becomes that file's failure.
+
+    With a client: one graph, one future per file. Without: the files read whole in one
+    computation (their chains never raise), then each lazily read file in its own (the local
+    scheduler stops a computation at its first error, which would not say whose chunk it was).
+    """
     import dask
 
     live = [i for i, t in enumerate(tasks) if not isinstance(t, Failed)]
@@ -222,14 +246,12 @@ def _compute(tasks: list, client, paths: list[Path], chunked: list[bool]) -> lis
             except Exception as exc:
                 values[i] = Failed.of("compute", exc)
         return values
-    try:
-        computed = dask.compute(*[tasks[i] for i in live])
-    except Exception as exc:   # only chunked chains can raise here (whole ones are guarded)
-        suspects = [str(paths[i]) for i in live if chunked[i]]
-        raise PipelineError(PipelineSummary(tuple(
-            FileResult(paths[i], None, chunked[i], error=f"compute: {type(exc).__name__}: "
-                       f"{exc} (while computing the chunked input(s) {', '.join(suspects)})")
-            for i in live if chunked[i]))) from exc
-    for i, v in zip(live, computed, strict=True):
-        values[i] = v
+    groups = [[i for i in live if not chunked[i]]] + [[i] for i in live if chunked[i]]
+    for group in filter(None, groups):
+        try:
+            computed = dask.compute(*[tasks[i] for i in group])
+        except Exception as exc:
+            computed = [Failed.of("compute", exc)] * len(group)
+        for i, v in zip(group, computed, strict=True):
+            values[i] = v
     return values

@@ -18,6 +18,7 @@ from ..decomposition import decompose as _decompose
 from ..io.files import READ_FORMATS, STORE_FORMATS
 from ..io.maps import MAPS_SUFFIX
 from ..spectrum_image import SpectrumImage
+from .maps_model import EncodeMaps
 
 __all__ = ["LAZY_ABOVE", "STEP_METHODS", "check_decompose", "check_model", "check_steps",
            "input_paths", "output_paths", "takes_chunked_path"]
@@ -143,18 +144,21 @@ def check_decompose(options) -> dict | None:
     return options
 
 
-def check_model(model) -> None:
-    """A fitted model with ``encode(si)``, a callable ``(si, dec)``, or None."""
+def check_model(model, decompose: dict | None = None) -> None:
+    """A fitted model with ``encode(si)``, a callable ``(si, dec)``, or None.
+
+    An :class:`~.maps_model.EncodeMaps` also checks that ``decompose`` gives its channels.
+    """
     if model is None:
         return
-    if hasattr(model, "encode"):
-        is_fitted = getattr(model, "is_fitted", None)
-        if is_fitted is False:
-            raise ValueError(f"the {type(model).__name__} is not fitted; call .fit(...) first")
-        return
-    if not callable(model):
+    if not (hasattr(model, "encode") or callable(model)):
         raise TypeError(f"model must be a fitted model with .encode(si) or a callable "
                         f"(si, decomposition) -> arrays, got {type(model).__name__}")
+    if getattr(model, "is_fitted", None) is False:
+        name = type(getattr(model, "model", model)).__name__
+        raise ValueError(f"the {name} is not fitted; call .fit(...) first")
+    if isinstance(model, EncodeMaps):
+        model.check(decompose)
 
 
 def _on_disk(path: Path) -> int:

@@ -1,8 +1,9 @@
 """The stages of one file's chain: the in-memory functions, wrapped to pass failures on.
 
-Each ``*_whole`` function is one task of a file read whole; ``encode_chunks`` and
-``decompose_cube`` build the chunk-wise parts of a file read lazily. Every staged function is
-defined at module level, so workers unpickle it by reference.
+Each ``*_whole`` function is one task of a file read whole. A file read lazily goes through
+the same ``decompose_si`` and ``encode_si`` (on the lazy spectrum image, which makes them
+chunk-wise) while its graph is built, and ``save_chunked`` is its one task. Every staged
+function is defined at module level, so workers unpickle it by reference.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from ..io import load, save_maps
 from ..spectrum_image import SpectrumImage
 from .results import stage
 
-__all__ = ["apply_steps", "decompose_cube", "decompose_whole", "decomposition_arrays",
-           "encode_chunks", "encode_whole", "load_whole", "save_chunked", "save_whole",
+__all__ = ["apply_steps", "decompose_si", "decompose_whole", "decomposition_arrays",
+           "encode_si", "encode_whole", "load_whole", "save_chunked", "save_whole",
            "steps_whole"]
 
 
@@ -47,39 +48,22 @@ def _latents(result) -> dict[str, np.ndarray]:
     return {"latent": result}
 
 
-def _encode(model, si: SpectrumImage, dec) -> dict:
+def decompose_si(si: SpectrumImage, options: dict | None):
+    """``ew.decompose(si, **options)`` (None: skipped); out of core for a lazy ``si``."""
+    return None if options is None else _decompose(si, **options)
+
+
+def encode_si(model, si: SpectrumImage, dec) -> dict:
+    """The latents of ``model`` (``encode(si)``, or a function ``(si, dec)``) as named arrays.
+
+    For a lazy ``si``, ``model.encode`` returns dask arrays chunked like the scan (see
+    :mod:`eelswidgets.models._chunked`): they become tasks of the pipeline's graph.
+    """
     if model is None:
         return {}
     if hasattr(model, "encode"):
         return _latents(model.encode(si))
     return _latents(model(si, dec))
-
-
-def _encode_block(block: np.ndarray, valid: np.ndarray, model, energy: np.ndarray
-                  ) -> np.ndarray:
-    return model.encode(SpectrumImage(block, energy, valid=valid))
-
-
-def encode_chunks(model, model_key, si: SpectrumImage) -> dict:
-    """Latent maps of a lazy SI, encoded chunk by chunk in the graph (spectral models)."""
-    import dask.array as da
-
-    from ..models import SpectralVAE
-
-    if not isinstance(model, SpectralVAE):
-        raise TypeError(f"the chunked path encodes spectrum by spectrum, which needs a "
-                        f"SpectralVAE; a {type(model).__name__} needs the whole scan: pass "
-                        "lazy=False (each file read whole on a worker)")
-    fitted_on = int(model.state_["n_energy"])
-    if si.ne != fitted_on:   # checked here: inside the graph it would fail chunk by chunk
-        raise ValueError(f"this SpectralVAE was fitted on spectra of {fitted_on} energy "
-                         f"channels but the preprocessed data has {si.ne}; preprocess the "
-                         "files the way the model's training data was")
-    valid = da.from_array(si.valid, chunks=si.data.chunks[:2])
-    z = da.blockwise(_encode_block, "yxl", si.data, "yxe", valid, "yx", model_key, None,
-                     si.energy, None, new_axes={"l": int(model.latent_dim)}, concatenate=True,
-                     dtype=np.float32, meta=np.empty((0, 0, 0), np.float32))
-    return {"latent": z}
 
 
 def decomposition_arrays(dec) -> tuple[dict, dict]:
@@ -111,19 +95,13 @@ def steps_whole(si: SpectrumImage, steps) -> SpectrumImage:
 @stage("decompose")
 def decompose_whole(si: SpectrumImage, options: dict | None):
     """``ew.decompose`` with the given options (None: skipped)."""
-    return None if options is None else _decompose(si, **options)
+    return decompose_si(si, options)
 
 
 @stage("encode")
 def encode_whole(model, si: SpectrumImage, dec) -> dict:
     """The model's latents as named arrays."""
-    return _encode(model, si, dec)
-
-
-@stage("decompose")
-def decompose_cube(cube: np.ndarray, energy: np.ndarray, valid: np.ndarray, options: dict):
-    """``ew.decompose`` of a cube gathered from its chunks."""
-    return _decompose(SpectrumImage(cube, energy, valid=valid), **options)
+    return encode_si(model, si, dec)
 
 
 @stage("save")
@@ -136,7 +114,9 @@ def save_whole(out: Path, si: SpectrumImage, dec, latents: dict, info: dict,
 
 
 @stage("save")
-def save_chunked(out: Path, arrays: dict, dec, info: dict, overwrite: bool) -> dict:
-    """Write the maps of a file read chunk-wise; the shapes written."""
-    dec_arrays, dec_info = decomposition_arrays(dec)
-    return _save(out, {**arrays, **dec_arrays}, {**info, **dec_info}, overwrite)
+def save_chunked(out: Path, arrays: dict, info: dict, overwrite: bool) -> dict:
+    """Write the maps of a file read chunk-wise; the shapes written.
+
+    Dask arrays in ``arrays`` arrive computed: their chunks are tasks of the same graph.
+    """
+    return _save(out, arrays, info, overwrite)
