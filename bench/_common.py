@@ -148,6 +148,21 @@ class PeakMemory:
         return False
 
 
+def cube_parser(description: str, cases) -> argparse.ArgumentParser:
+    """The options every fresh-process cube benchmark shares.
+
+    ``--quick`` (64 x 64 x 256), ``--shape NY NX NE`` (default 256 x 256 x 1024), ``--out``,
+    and the hidden ``--case`` that :func:`run_fresh` passes to a child process.
+    """
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="small smoke run (64 x 64 x 256)")
+    p.add_argument("--shape", type=int, nargs=3, default=None, metavar=("NY", "NX", "NE"),
+                   help="cube shape (default 256 256 1024: a 256 MiB cube)")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    p.add_argument("--case", choices=cases, help=argparse.SUPPRESS)   # one case, in a child
+    return p
+
+
 def run_fresh(script: str, cases, *args: str) -> dict:
     """Run ``script --case CASE *args`` in a fresh process per case; their last JSON lines.
 

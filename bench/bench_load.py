@@ -32,12 +32,10 @@ TARGET = 1.3
 
 
 def _parse(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small smoke run (64 x 64 x 256)")
-    p.add_argument("--shape", type=int, nargs=3, default=None, metavar=("NY", "NX", "NE"),
-                   help="cube shape (default 256 256 1024: a 256 MiB cube)")
-    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    p.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)   # one case, in a child
+    sys.path.insert(0, str(HERE))
+    from _common import cube_parser
+
+    p = cube_parser(__doc__.splitlines()[0], CASES)
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
